@@ -1,0 +1,48 @@
+# vncenv: `make test` and `make demo` install what they need on Debian 12 (as root).
+
+PYTHON ?= python3
+export PIP_ROOT_USER_ACTION := ignore
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export DEBIAN_FRONTEND := noninteractive
+
+# System packages: the compiler's inputs (zlib, ISA-L, TurboJPEG), the VNC
+# servers the tests run against, and the X tools the test scenes use.
+APT_PACKAGES := gcc make pkg-config zlib1g-dev libisal-dev libturbojpeg0-dev \
+	tigervnc-standalone-server tigervnc-tools x11vnc xvfb \
+	x11-utils x11-xserver-utils x11-apps xdotool xauth
+
+.PHONY: deps install build test test-core test-reference demo clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+install: deps
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+# Rebuild the extension in place after editing src/vnccore/.
+build:
+	$(PYTHON) setup.py -q build_ext --inplace
+
+test: install
+	$(MAKE) test-core
+	$(MAKE) test-reference
+
+# The whole suite against the compiled core ...
+test-core:
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+# ... and once more against the pure-Python reference decoder.
+test-reference:
+	VNCENV_DECODER=python $(PYTHON) -m pytest -q -p no:cacheprovider -m "not core_only"
+
+demo: install
+	$(PYTHON) -m vncenv.demo
+
+clean:
+	rm -rf build dist *.egg-info python/*.egg-info python/vncenv/*.so src/vnccore/*.c src/vnccore/*.html

@@ -1,0 +1,14 @@
+"""vncenv: reinforcement-learning environments driven through VNC.
+
+Importing this package starts no threads, opens no sockets and needs no display.
+"""
+
+from __future__ import annotations
+
+from . import error
+from ._backend import BACKEND as DECODER_BACKEND
+from .limits import DEFAULT_LIMITS, Limits
+
+__version__ = "0.1.0"
+
+__all__ = ["error", "Limits", "DEFAULT_LIMITS", "DECODER_BACKEND", "__version__"]

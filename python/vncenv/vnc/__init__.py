@@ -1,0 +1,1 @@
+"""The RFB client: sans-IO protocol, socket session, FBS recordings."""

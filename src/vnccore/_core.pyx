@@ -1,0 +1,29 @@
+# cython: language_level=3
+"""vncenv's decode core: RFB FramebufferUpdate decoding into numpy framebuffers.
+
+One extension, assembled from the units below (C declarations in cdefs.pxd).  Every decoder runs with the GIL released and writes straight
+into the preallocated framebuffer.  See ARCHITECTURE.md for the contract.
+"""
+
+cimport numpy as cnp
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
+from libc.stdio cimport snprintf
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memmove, memset
+
+from cdefs cimport *
+
+import numpy as np
+
+from vncenv.error import ProtocolError, UsageError
+
+cnp.import_array()
+
+INFLATER = VNC_INFLATER_NAME.decode()
+
+include "pixels.pxi"
+include "framebuffer.pyx"
+include "decoder.pyx"
+include "rawrect.pyx"
+include "zrle.pyx"
+include "tight.pyx"

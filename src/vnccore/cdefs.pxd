@@ -1,0 +1,41 @@
+# C declarations the core uses: byte order helpers, the inflater, TurboJPEG.
+
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
+
+
+cdef extern from "hton.h" nogil:
+    uint16_t vnc_be16(const uint8_t *p)
+    uint32_t vnc_be32(const uint8_t *p)
+    int32_t vnc_be32s(const uint8_t *p)
+
+
+cdef extern from "inflate.h" nogil:
+    const char *VNC_INFLATER_NAME
+    enum:
+        VNC_INFLATE_OK
+        VNC_INFLATE_LONG
+        VNC_INFLATE_ERROR
+    ctypedef struct vnc_inflater:
+        int ready
+    void vnc_inflater_reset(vnc_inflater *s)
+    void vnc_inflater_free(vnc_inflater *s)
+    int vnc_inflate(vnc_inflater *s, const uint8_t *inp, size_t in_len,
+                    uint8_t *out, size_t out_cap, size_t *produced)
+
+
+cdef extern from "turbojpeg.h" nogil:
+    ctypedef void *tjhandle
+    enum:
+        TJPF_RGB
+        TJERR_WARNING
+        TJERR_FATAL
+    tjhandle tjInitDecompress()
+    int tjDestroy(tjhandle handle)
+    int tjDecompressHeader3(tjhandle handle, const unsigned char *jpegBuf,
+                            unsigned long jpegSize, int *width, int *height,
+                            int *jpegSubsamp, int *jpegColorspace)
+    int tjDecompress2(tjhandle handle, const unsigned char *jpegBuf,
+                      unsigned long jpegSize, unsigned char *dstBuf, int width,
+                      int pitch, int height, int pixelFormat, int flags)
+    int tjGetErrorCode(tjhandle handle)
+    char *tjGetErrorStr2(tjhandle handle)

@@ -1,0 +1,412 @@
+# UpdateDecoder: frames a whole FramebufferUpdate, then decodes it in one
+# nogil pass.  Per-rect work never returns to Python, except to reallocate
+# the framebuffer after a DesktopSize.
+
+from vncenv.limits import DEFAULT_LIMITS
+
+cdef dict ENCODING_NAMES = {
+    ENC_RAW: "Raw", ENC_COPYRECT: "CopyRect", ENC_TIGHT: "Tight", ENC_ZRLE: "ZRLE",
+    ENC_DESKTOP_SIZE: "DesktopSize", ENC_LAST_RECT: "LastRect", ENC_CURSOR: "Cursor",
+    ENC_EXTENDED_DESKTOP_SIZE: "ExtendedDesktopSize",
+}
+
+cdef enum:
+    UPDATE_HEADER = 4
+    RECT_HEADER = 12
+    NRECTS_UNTIL_LAST_RECT = 0xFFFF
+
+
+cdef class UpdateDecoder:
+    """Decode FramebufferUpdate messages into a :class:`Framebuffer`.
+
+    :param framebuffer: the framebuffer to write into (resized in place on
+        DesktopSize).
+    :param encodings: the encodings and pseudo-encodings the client asked
+        for; rects in any other encoding are refused.
+    :param limits: a :class:`vncenv.limits.Limits`.
+    """
+
+    cdef readonly Framebuffer framebuffer
+    cdef readonly object limits
+    cdef readonly bint failed
+
+    # what the client asked for (everything else is refused)
+    cdef bint allow_raw, allow_copyrect, allow_zrle, allow_tight
+    cdef bint allow_desktop_size, allow_ext_desktop_size, allow_last_rect, allow_cursor
+
+    # limits, copied from `limits`
+    cdef int max_width, max_height, max_cursor
+    cdef Py_ssize_t max_rects, max_update_bytes
+
+    # the framebuffer being written (refreshed after a resize)
+    cdef uint8_t *fb
+    cdef int width, height
+    cdef Py_ssize_t pitch
+
+    # connection-lifetime decoder state
+    cdef vnc_inflater zrle_stream
+    cdef vnc_inflater tight_streams[4]
+    cdef tjhandle jpeg
+    cdef uint8_t *scratch
+    cdef size_t scratch_size
+
+    # framing progress of the message being received (offsets from its start)
+    cdef Py_ssize_t scan_pos
+    cdef Py_ssize_t scan_rects
+    cdef Py_ssize_t nrects_announced
+    # decoding progress, to resume after a mid-update resize
+    cdef Py_ssize_t decode_pos
+    cdef Py_ssize_t decode_rects
+    cdef int pending_width, pending_height
+
+    # the rect being worked on, for error messages
+    cdef Py_ssize_t cur_index
+    cdef int cur_x, cur_y, cur_w, cur_h
+    cdef int32_t cur_encoding
+    cdef char detail[256]
+
+    # cursor image, RGBA
+    cdef uint8_t *cursor_rgba
+    cdef int cursor_w, cursor_h, cursor_hot_x, cursor_hot_y
+    cdef bint has_cursor
+
+    # statistics
+    cdef readonly Py_ssize_t last_rects, last_bytes
+    cdef readonly long long last_pixels
+    cdef readonly bint resized, cursor_changed
+    cdef readonly long long updates, rects, bytes, pixels_total
+
+    def __cinit__(self):
+        self.scratch = NULL
+        self.cursor_rgba = NULL
+        self.jpeg = NULL
+        memset(&self.zrle_stream, 0, sizeof(vnc_inflater))
+        memset(self.tight_streams, 0, sizeof(self.tight_streams))
+
+    def __init__(self, Framebuffer framebuffer not None, encodings, limits=None):
+        cdef set wanted = {int(e) for e in encodings}
+        if limits is None:
+            limits = DEFAULT_LIMITS
+        self.framebuffer = framebuffer
+        self.limits = limits
+        self.allow_raw = ENC_RAW in wanted
+        self.allow_copyrect = ENC_COPYRECT in wanted
+        self.allow_zrle = ENC_ZRLE in wanted
+        self.allow_tight = ENC_TIGHT in wanted
+        self.allow_desktop_size = ENC_DESKTOP_SIZE in wanted
+        self.allow_ext_desktop_size = ENC_EXTENDED_DESKTOP_SIZE in wanted
+        self.allow_last_rect = ENC_LAST_RECT in wanted
+        self.allow_cursor = ENC_CURSOR in wanted
+        self.max_width = limits.max_width
+        self.max_height = limits.max_height
+        self.max_cursor = limits.max_cursor_size
+        self.max_rects = limits.max_rects
+        self.max_update_bytes = limits.max_update_bytes
+        self._reset_scan()
+
+    def __dealloc__(self):
+        cdef int i
+        vnc_inflater_free(&self.zrle_stream)
+        for i in range(4):
+            vnc_inflater_free(&self.tight_streams[i])
+        if self.jpeg != NULL:
+            tjDestroy(self.jpeg)
+        free(self.scratch)
+        free(self.cursor_rgba)
+
+    # -- public API -------------------------------------------------------
+
+    def feed(self, const uint8_t[::1] data not None, Py_ssize_t offset=0):
+        """Decode the FramebufferUpdate starting at ``data[offset]``.
+
+        :return: the message's length once it is whole and decoded, or 0 when
+            more data is needed (nothing is written then).
+        :raises vncenv.error.ProtocolError: on malformed input.
+        """
+        cdef const uint8_t *msg
+        cdef Py_ssize_t avail
+        cdef int rc
+        if self.failed:
+            raise ProtocolError("the decoder failed earlier; the connection must be closed")
+        if offset < 0 or offset > data.shape[0]:
+            raise UsageError(f"offset {offset} outside the {data.shape[0]}-byte buffer")
+        avail = data.shape[0] - offset
+        if avail == 0:
+            return 0
+        msg = &data[offset]
+        with nogil:
+            rc = self._scan(msg, avail)
+        if rc == DECODE_NEED_MORE:
+            return 0
+        if rc == DECODE_ERROR:
+            self._raise()
+        self.last_rects = self.scan_rects
+        self.last_bytes = self.scan_pos
+        self.last_pixels = 0
+        self.resized = False
+        self.cursor_changed = False
+        self.decode_pos = UPDATE_HEADER
+        self.decode_rects = 0
+        while True:
+            self._load_target()
+            with nogil:
+                rc = self._decode_rects(msg)
+            if rc != DECODE_RESIZE:
+                break
+            self.framebuffer.resize(self.pending_width, self.pending_height)
+            self.resized = True
+        if rc == DECODE_ERROR:
+            self._raise()
+        self.updates += 1
+        self.rects += self.last_rects
+        self.bytes += self.last_bytes
+        self.pixels_total += self.last_pixels
+        self._reset_scan()
+        return self.last_bytes
+
+    def decode_rect(self, int x, int y, int w, int h, int encoding, const uint8_t[::1] payload not None):
+        """Decode one rect's payload (the bytes after its 12-byte header).
+
+        For microbenchmarks and tests; it shares this decoder's zlib streams.
+
+        :return: the number of payload bytes the rect used.
+        """
+        cdef Py_ssize_t length = 0
+        cdef const uint8_t *p = &payload[0] if payload.shape[0] else <const uint8_t *>b""
+        cdef int rc
+        if self.failed:
+            raise ProtocolError("the decoder failed earlier; the connection must be closed")
+        if not (0 <= x <= 0xFFFF and 0 <= y <= 0xFFFF and 0 <= w <= 0xFFFF and 0 <= h <= 0xFFFF):
+            raise UsageError("x, y, w and h must be u16 values")
+        self.cur_index = 0
+        self.cur_x, self.cur_y, self.cur_w, self.cur_h = x, y, w, h
+        self.cur_encoding = encoding
+        rc = self._frame_rect(p, payload.shape[0], w, h, encoding, &length)
+        if rc == DECODE_NEED_MORE:
+            raise ProtocolError(f"{ENCODING_NAMES.get(encoding, encoding)} payload of "
+                                f"{payload.shape[0]} bytes is truncated")
+        if rc == DECODE_OK:
+            self._load_target()
+            with nogil:
+                rc = self._decode_rect(x, y, w, h, encoding, p, length)
+            if rc == DECODE_RESIZE:
+                self.framebuffer.resize(self.pending_width, self.pending_height)
+                rc = DECODE_OK
+        if rc == DECODE_ERROR:
+            self._raise()
+        return length
+
+    @property
+    def pixels(self):
+        """Total pixels painted by Raw, CopyRect, ZRLE and Tight rects."""
+        return self.pixels_total
+
+    @property
+    def cursor(self):
+        """``None``, or ``(rgba, hotspot_x, hotspot_y)`` with rgba a new (h, w, 4) array."""
+        if not self.has_cursor:
+            return None
+        rgba = np.empty((self.cursor_h, self.cursor_w, 4), dtype=np.uint8)
+        if self.cursor_w and self.cursor_h:
+            memcpy(cnp.PyArray_DATA(rgba), self.cursor_rgba, <size_t>self.cursor_w * self.cursor_h * 4)
+        return rgba, self.cursor_hot_x, self.cursor_hot_y
+
+    def __repr__(self):
+        return (f"<UpdateDecoder {self.framebuffer.width}x{self.framebuffer.height} "
+                f"updates={self.updates} rects={self.rects}{' failed' if self.failed else ''}>")
+
+    # -- internals ----------------------------------------------------------
+
+    cdef void _reset_scan(self) noexcept nogil:
+        self.scan_pos = 0
+        self.scan_rects = 0
+        self.nrects_announced = 0
+
+    cdef _load_target(self):
+        self.fb = self.framebuffer.pixels
+        self.width = self.framebuffer.width
+        self.height = self.framebuffer.height
+        self.pitch = self.framebuffer.pitch
+
+    cdef _raise(self):
+        self.failed = True
+        name = ENCODING_NAMES.get(self.cur_encoding, str(self.cur_encoding))
+        detail = self.detail.decode("utf-8", "replace")
+        self._reset_scan()
+        raise ProtocolError(
+            f"FramebufferUpdate rect {self.cur_index} ({name} {self.cur_w}x{self.cur_h} "
+            f"at {self.cur_x},{self.cur_y}): {detail}")
+
+    cdef int _reserve_scratch(self, size_t size) noexcept nogil:
+        cdef uint8_t *grown
+        if size <= self.scratch_size and self.scratch != NULL:
+            return DECODE_OK
+        grown = <uint8_t *>realloc(self.scratch, size if size else 1)
+        if grown == NULL:
+            snprintf(self.detail, sizeof(self.detail), "out of memory reserving %zu bytes", size)
+            return DECODE_ERROR
+        self.scratch = grown
+        self.scratch_size = size
+        return DECODE_OK
+
+    cdef int _scan(self, const uint8_t *msg, Py_ssize_t avail) noexcept nogil:
+        """Frame the message: DECODE_OK once whole, DECODE_NEED_MORE, or DECODE_ERROR."""
+        cdef Py_ssize_t length = 0
+        cdef int32_t encoding
+        cdef int rc
+        if self.scan_pos == 0:
+            self.cur_index = -1
+            self.cur_x = self.cur_y = self.cur_w = self.cur_h = 0
+            self.cur_encoding = 0
+            if msg[0] != 0:
+                snprintf(self.detail, sizeof(self.detail),
+                         "message type %d is not a FramebufferUpdate", msg[0])
+                return DECODE_ERROR
+            if avail < UPDATE_HEADER:
+                return DECODE_NEED_MORE
+            self.nrects_announced = vnc_be16(msg + 2)
+            if (self.nrects_announced != NRECTS_UNTIL_LAST_RECT
+                    and self.nrects_announced > self.max_rects):
+                snprintf(self.detail, sizeof(self.detail),
+                         "%zd rects exceed the limit of %zd", self.nrects_announced, self.max_rects)
+                return DECODE_ERROR
+            self.scan_pos = UPDATE_HEADER
+        while self.nrects_announced == NRECTS_UNTIL_LAST_RECT or self.scan_rects < self.nrects_announced:
+            if avail - self.scan_pos < RECT_HEADER:
+                return DECODE_NEED_MORE
+            self.cur_index = self.scan_rects
+            self.cur_x = vnc_be16(msg + self.scan_pos)
+            self.cur_y = vnc_be16(msg + self.scan_pos + 2)
+            self.cur_w = vnc_be16(msg + self.scan_pos + 4)
+            self.cur_h = vnc_be16(msg + self.scan_pos + 6)
+            encoding = vnc_be32s(msg + self.scan_pos + 8)
+            self.cur_encoding = encoding
+            if self.scan_rects >= self.max_rects:
+                snprintf(self.detail, sizeof(self.detail),
+                         "more than %zd rects in one update", self.max_rects)
+                return DECODE_ERROR
+            rc = self._frame_rect(msg + self.scan_pos + RECT_HEADER,
+                                  avail - self.scan_pos - RECT_HEADER,
+                                  self.cur_w, self.cur_h, encoding, &length)
+            if rc != DECODE_OK:
+                return rc
+            if length > self.max_update_bytes - self.scan_pos - RECT_HEADER:
+                snprintf(self.detail, sizeof(self.detail),
+                         "the update grows past the limit of %zd bytes", self.max_update_bytes)
+                return DECODE_ERROR
+            if avail - self.scan_pos - RECT_HEADER < length:
+                return DECODE_NEED_MORE
+            self.scan_pos += RECT_HEADER + length
+            self.scan_rects += 1
+            if encoding == ENC_LAST_RECT:
+                break
+        return DECODE_OK
+
+    cdef int _frame_rect(self, const uint8_t *p, Py_ssize_t avail, int w, int h,
+                         int32_t encoding, Py_ssize_t *length) noexcept nogil:
+        """Payload length of one rect (DECODE_NEED_MORE if it depends on unseen bytes)."""
+        cdef Py_ssize_t need
+        if encoding == ENC_RAW and self.allow_raw:
+            length[0] = <Py_ssize_t>w * h * 4
+        elif encoding == ENC_COPYRECT and self.allow_copyrect:
+            length[0] = 4
+        elif encoding == ENC_ZRLE and self.allow_zrle:
+            if avail < 4:
+                return DECODE_NEED_MORE
+            need = vnc_be32(p)
+            if need > self.max_update_bytes:
+                snprintf(self.detail, sizeof(self.detail),
+                         "zlib length %zd exceeds the update limit of %zd bytes", need, self.max_update_bytes)
+                return DECODE_ERROR
+            length[0] = 4 + need
+        elif encoding == ENC_TIGHT and self.allow_tight:
+            return frame_tight(self, p, avail, w, h, length)
+        elif encoding == ENC_CURSOR and self.allow_cursor:
+            if w > self.max_cursor or h > self.max_cursor:
+                snprintf(self.detail, sizeof(self.detail),
+                         "cursor larger than the limit of %dx%d", self.max_cursor, self.max_cursor)
+                return DECODE_ERROR
+            length[0] = <Py_ssize_t>w * h * 4 + <Py_ssize_t>((w + 7) // 8) * h
+        elif encoding == ENC_EXTENDED_DESKTOP_SIZE and self.allow_ext_desktop_size:
+            if avail < 1:
+                return DECODE_NEED_MORE
+            length[0] = 4 + 16 * <Py_ssize_t>p[0]
+        elif ((encoding == ENC_DESKTOP_SIZE and self.allow_desktop_size)
+              or (encoding == ENC_LAST_RECT and self.allow_last_rect)):
+            length[0] = 0
+        else:
+            if encoding in (ENC_RAW, ENC_COPYRECT, ENC_ZRLE, ENC_TIGHT, ENC_CURSOR,
+                            ENC_EXTENDED_DESKTOP_SIZE, ENC_DESKTOP_SIZE, ENC_LAST_RECT):
+                snprintf(self.detail, sizeof(self.detail),
+                         "the server used encoding %d, which the client did not request", encoding)
+            else:
+                snprintf(self.detail, sizeof(self.detail), "unsupported encoding %d", encoding)
+            return DECODE_ERROR
+        return DECODE_OK
+
+    cdef int _decode_rects(self, const uint8_t *msg) noexcept nogil:
+        """Decode the framed rects from decode_pos on; stop early for a resize."""
+        cdef int x, y, w, h, rc
+        cdef int32_t encoding
+        cdef Py_ssize_t length = 0
+        cdef const uint8_t *p
+        while self.decode_rects < self.scan_rects:
+            p = msg + self.decode_pos
+            x = vnc_be16(p)
+            y = vnc_be16(p + 2)
+            w = vnc_be16(p + 4)
+            h = vnc_be16(p + 6)
+            encoding = vnc_be32s(p + 8)
+            self.cur_index = self.decode_rects
+            self.cur_x, self.cur_y, self.cur_w, self.cur_h = x, y, w, h
+            self.cur_encoding = encoding
+            # framing succeeded on these same bytes during the scan
+            self._frame_rect(p + RECT_HEADER, self.scan_pos - self.decode_pos - RECT_HEADER,
+                             w, h, encoding, &length)
+            self.decode_pos += RECT_HEADER + length
+            self.decode_rects += 1
+            rc = self._decode_rect(x, y, w, h, encoding, p + RECT_HEADER, length)
+            if rc != DECODE_OK:
+                return rc
+        return DECODE_OK
+
+    cdef int _check_bounds(self, int x, int y, int w, int h) noexcept nogil:
+        if x + w > self.width or y + h > self.height:
+            snprintf(self.detail, sizeof(self.detail),
+                     "rect lies outside the %dx%d framebuffer", self.width, self.height)
+            return DECODE_ERROR
+        return DECODE_OK
+
+    cdef int _resize_to(self, int w, int h) noexcept nogil:
+        if w < 1 or h < 1 or w > self.max_width or h > self.max_height:
+            snprintf(self.detail, sizeof(self.detail),
+                     "desktop size %dx%d outside 1x1..%dx%d", w, h, self.max_width, self.max_height)
+            return DECODE_ERROR
+        if w == self.width and h == self.height:
+            return DECODE_OK
+        self.pending_width = w
+        self.pending_height = h
+        return DECODE_RESIZE
+
+    cdef int _decode_rect(self, int x, int y, int w, int h, int32_t encoding,
+                          const uint8_t *p, Py_ssize_t length) noexcept nogil:
+        if encoding == ENC_DESKTOP_SIZE:
+            return self._resize_to(w, h)
+        if encoding == ENC_EXTENDED_DESKTOP_SIZE:
+            if y != 0:  # status: a refused SetDesktopSize request changes nothing
+                return DECODE_OK
+            return self._resize_to(w, h)
+        if encoding == ENC_LAST_RECT:
+            return DECODE_OK
+        if encoding == ENC_CURSOR:
+            return decode_cursor(self, x, y, w, h, p)
+        if self._check_bounds(x, y, w, h) != DECODE_OK:
+            return DECODE_ERROR
+        self.last_pixels += <long long>w * h
+        if encoding == ENC_RAW:
+            return decode_raw(self, x, y, w, h, p)
+        if encoding == ENC_COPYRECT:
+            return decode_copyrect(self, x, y, w, h, p)
+        if encoding == ENC_ZRLE:
+            return decode_zrle(self, x, y, w, h, p)
+        return decode_tight(self, x, y, w, h, p, length)

@@ -1,0 +1,58 @@
+# Pixel writers shared by the decoders.  The framebuffer is RGB, 3 bytes a
+# pixel; callers have checked that every write stays inside it.
+
+cdef enum:
+    # result codes of the nogil decoders
+    DECODE_OK = 0
+    DECODE_NEED_MORE = 1
+    DECODE_RESIZE = 2
+    DECODE_ERROR = -1
+
+cdef enum:
+    ENC_RAW = 0
+    ENC_COPYRECT = 1
+    ENC_TIGHT = 7
+    ENC_ZRLE = 16
+    ENC_DESKTOP_SIZE = -223
+    ENC_LAST_RECT = -224
+    ENC_CURSOR = -239
+    ENC_EXTENDED_DESKTOP_SIZE = -308
+
+
+cdef inline void fill_span(uint8_t *dst, Py_ssize_t n, const uint8_t *rgb) noexcept nogil:
+    """Write the pixel `rgb` n times from dst on."""
+    cdef Py_ssize_t i
+    cdef uint8_t r = rgb[0], g = rgb[1], b = rgb[2]
+    for i in range(n):
+        dst[0] = r
+        dst[1] = g
+        dst[2] = b
+        dst += 3
+
+
+cdef inline void fill_block(uint8_t *dst, Py_ssize_t pitch, int w, int h,
+                            const uint8_t *rgb) noexcept nogil:
+    """Fill a w x h block whose top-left pixel is dst with one colour."""
+    cdef int row
+    cdef Py_ssize_t rowbytes = <Py_ssize_t>w * 3
+    if h <= 0 or w <= 0:
+        return
+    fill_span(dst, w, rgb)
+    for row in range(1, h):
+        memcpy(dst + row * pitch, dst, rowbytes)
+
+
+cdef inline void fill_run(uint8_t *tile, Py_ssize_t pitch, int tile_w,
+                          Py_ssize_t start, Py_ssize_t n, const uint8_t *rgb) noexcept nogil:
+    """Fill n pixels from linear index `start` of a tile tile_w pixels wide."""
+    cdef Py_ssize_t row = start // tile_w
+    cdef Py_ssize_t col = start - row * tile_w
+    cdef Py_ssize_t chunk
+    while n > 0:
+        chunk = tile_w - col
+        if chunk > n:
+            chunk = n
+        fill_span(tile + row * pitch + col * 3, chunk, rgb)
+        n -= chunk
+        col = 0
+        row += 1

@@ -1,0 +1,212 @@
+# Tight (encoding 7): fill, JPEG, and basic compression with copy, palette
+# and gradient filters over four persistent zlib streams.
+
+cdef enum:
+    TIGHT_FILL = 8
+    TIGHT_JPEG = 9
+    TIGHT_MAX_TYPE = 9
+    TIGHT_FILTER_COPY = 0
+    TIGHT_FILTER_PALETTE = 1
+    TIGHT_FILTER_GRADIENT = 2
+    TIGHT_MIN_TO_COMPRESS = 12
+
+
+cdef inline int read_compact_length(const uint8_t *p, Py_ssize_t avail,
+                                    Py_ssize_t *value, Py_ssize_t *size) noexcept nogil:
+    """Tight's compact length: 1-3 bytes, 7 bits each, low first; bit 7 = more."""
+    cdef Py_ssize_t v
+    if avail < 1:
+        return DECODE_NEED_MORE
+    v = p[0] & 0x7F
+    size[0] = 1
+    if p[0] & 0x80:
+        if avail < 2:
+            return DECODE_NEED_MORE
+        v |= <Py_ssize_t>(p[1] & 0x7F) << 7
+        size[0] = 2
+        if p[1] & 0x80:
+            if avail < 3:
+                return DECODE_NEED_MORE
+            v |= <Py_ssize_t>p[2] << 14
+            size[0] = 3
+    value[0] = v
+    return DECODE_OK
+
+
+cdef inline Py_ssize_t tight_basic_size(int w, int h, int filter_id, int colours) noexcept nogil:
+    """Bytes of filtered pixel data a basic rect carries, before compression."""
+    if filter_id == TIGHT_FILTER_PALETTE:
+        if colours == 2:
+            return <Py_ssize_t>((w + 7) // 8) * h
+        return <Py_ssize_t>w * h
+    return <Py_ssize_t>w * h * 3
+
+
+cdef int frame_tight(UpdateDecoder d, const uint8_t *p, Py_ssize_t avail, int w, int h,
+                     Py_ssize_t *length) noexcept nogil:
+    """Find the length of a Tight rect's payload without decoding it."""
+    cdef int kind, filter_id = TIGHT_FILTER_COPY, colours = 0
+    cdef Py_ssize_t pos = 1, n = 0, size = 0, data
+    if avail < 1:
+        return DECODE_NEED_MORE
+    kind = p[0] >> 4
+    if kind == TIGHT_FILL:
+        length[0] = 4
+        return DECODE_OK
+    if kind > TIGHT_MAX_TYPE:
+        snprintf(d.detail, sizeof(d.detail), "invalid compression control 0x%02x", p[0])
+        return DECODE_ERROR
+    if kind != TIGHT_JPEG:
+        if kind & 4:
+            if avail < 2:
+                return DECODE_NEED_MORE
+            filter_id = p[1]
+            pos = 2
+            if filter_id > TIGHT_FILTER_GRADIENT:
+                snprintf(d.detail, sizeof(d.detail), "invalid filter id %d", filter_id)
+                return DECODE_ERROR
+            if filter_id == TIGHT_FILTER_PALETTE:
+                if avail < 3:
+                    return DECODE_NEED_MORE
+                colours = p[2] + 1
+                pos = 3 + colours * 3
+        data = tight_basic_size(w, h, filter_id, colours)
+        if data < TIGHT_MIN_TO_COMPRESS:
+            length[0] = pos + data
+            return DECODE_OK
+    if read_compact_length(p + pos, avail - pos, &n, &size) != DECODE_OK:
+        return DECODE_NEED_MORE
+    length[0] = pos + size + n
+    return DECODE_OK
+
+
+cdef int decode_tight(UpdateDecoder d, int x, int y, int w, int h,
+                      const uint8_t *p, Py_ssize_t length) noexcept nogil:
+    """Decode a framed Tight rect (length = its payload's size)."""
+    cdef int ctl = p[0], kind = ctl >> 4, stream, i
+    cdef int filter_id = TIGHT_FILTER_COPY, colours = 0
+    cdef Py_ssize_t pos = 1, n = 0, size = 0, data
+    cdef const uint8_t *palette = NULL
+    cdef const uint8_t *src
+    cdef size_t produced = 0
+    cdef int rc
+    for i in range(4):
+        if ctl & (1 << i) and d.tight_streams[i].ready:
+            vnc_inflater_reset(&d.tight_streams[i])
+    if kind == TIGHT_FILL:
+        fill_block(d.fb + y * d.pitch + <Py_ssize_t>x * 3, d.pitch, w, h, p + 1)
+        return DECODE_OK
+    if kind == TIGHT_JPEG:
+        read_compact_length(p + 1, length - 1, &n, &size)
+        return tight_jpeg(d, x, y, w, h, p + 1 + size, n)
+    stream = kind & 3
+    if kind & 4:
+        filter_id = p[1]
+        pos = 2
+        if filter_id == TIGHT_FILTER_PALETTE:
+            colours = p[2] + 1
+            palette = p + 3
+            pos = 3 + colours * 3
+    data = tight_basic_size(w, h, filter_id, colours)
+    if data < TIGHT_MIN_TO_COMPRESS:
+        src = p + pos
+    else:
+        read_compact_length(p + pos, length - pos, &n, &size)
+        if d._reserve_scratch(data) != DECODE_OK:
+            return DECODE_ERROR
+        rc = vnc_inflate(&d.tight_streams[stream], p + pos + size, n, d.scratch, data, &produced)
+        if rc == VNC_INFLATE_ERROR:
+            snprintf(d.detail, sizeof(d.detail), "corrupt zlib data on stream %d", stream)
+            return DECODE_ERROR
+        if rc == VNC_INFLATE_LONG:
+            snprintf(d.detail, sizeof(d.detail),
+                     "zlib data on stream %d inflates to more than the %zd bytes the rect needs",
+                     stream, data)
+            return DECODE_ERROR
+        if <Py_ssize_t>produced != data:
+            snprintf(d.detail, sizeof(d.detail),
+                     "zlib data on stream %d inflates to %zu bytes, the rect needs %zd",
+                     stream, produced, data)
+            return DECODE_ERROR
+        src = d.scratch
+    if filter_id == TIGHT_FILTER_PALETTE:
+        return tight_palette(d, x, y, w, h, palette, colours, src)
+    if filter_id == TIGHT_FILTER_GRADIENT:
+        tight_gradient(d, x, y, w, h, src)
+        return DECODE_OK
+    for i in range(h):
+        memcpy(d.fb + (y + i) * d.pitch + <Py_ssize_t>x * 3, src + <Py_ssize_t>i * w * 3,
+               <Py_ssize_t>w * 3)
+    return DECODE_OK
+
+
+cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_t *palette,
+                       int colours, const uint8_t *src) noexcept nogil:
+    cdef int row, col, idx
+    cdef Py_ssize_t rowbytes = (w + 7) // 8
+    cdef uint8_t *dst
+    for row in range(h):
+        dst = d.fb + (y + row) * d.pitch + <Py_ssize_t>x * 3
+        for col in range(w):
+            if colours == 2:
+                idx = (src[col >> 3] >> (7 - (col & 7))) & 1
+            else:
+                idx = src[col]
+                if idx >= colours:
+                    snprintf(d.detail, sizeof(d.detail),
+                             "palette index %d >= palette size %d", idx, colours)
+                    return DECODE_ERROR
+            dst[0] = palette[idx * 3]
+            dst[1] = palette[idx * 3 + 1]
+            dst[2] = palette[idx * 3 + 2]
+            dst += 3
+        src += rowbytes if colours == 2 else w
+    return DECODE_OK
+
+
+cdef void tight_gradient(UpdateDecoder d, int x, int y, int w, int h,
+                         const uint8_t *src) noexcept nogil:
+    """Undo the gradient filter: pixel = clamp(left + up - upleft) + data."""
+    cdef int row, i, pred
+    cdef Py_ssize_t rowbytes = <Py_ssize_t>w * 3
+    cdef uint8_t *cur
+    cdef const uint8_t *up
+    for row in range(h):
+        cur = d.fb + (y + row) * d.pitch + <Py_ssize_t>x * 3
+        up = cur - d.pitch
+        for i in range(rowbytes):
+            if row == 0:
+                pred = cur[i - 3] if i >= 3 else 0
+            elif i < 3:
+                pred = up[i]
+            else:
+                pred = <int>cur[i - 3] + up[i] - up[i - 3]
+                if pred < 0:
+                    pred = 0
+                elif pred > 255:
+                    pred = 255
+            cur[i] = <uint8_t>(pred + src[i])
+        src += rowbytes
+
+
+cdef int tight_jpeg(UpdateDecoder d, int x, int y, int w, int h,
+                    const uint8_t *jpeg, Py_ssize_t n) noexcept nogil:
+    """Decode a JPEG straight into the framebuffer at the rect's offset and pitch."""
+    cdef int jw = 0, jh = 0, subsamp = 0, colorspace = 0
+    if d.jpeg == NULL:
+        d.jpeg = tjInitDecompress()
+        if d.jpeg == NULL:
+            snprintf(d.detail, sizeof(d.detail), "cannot initialise the JPEG decoder")
+            return DECODE_ERROR
+    if tjDecompressHeader3(d.jpeg, jpeg, <unsigned long>n, &jw, &jh, &subsamp, &colorspace) != 0:
+        snprintf(d.detail, sizeof(d.detail), "bad JPEG header: %s", tjGetErrorStr2(d.jpeg))
+        return DECODE_ERROR
+    if jw != w or jh != h:
+        snprintf(d.detail, sizeof(d.detail), "JPEG image is %dx%d, the rect %dx%d", jw, jh, w, h)
+        return DECODE_ERROR
+    if tjDecompress2(d.jpeg, jpeg, <unsigned long>n, d.fb + y * d.pitch + <Py_ssize_t>x * 3,
+                     w, <int>d.pitch, h, TJPF_RGB, 0) != 0:
+        if tjGetErrorCode(d.jpeg) != TJERR_WARNING:
+            snprintf(d.detail, sizeof(d.detail), "JPEG decode failed: %s", tjGetErrorStr2(d.jpeg))
+            return DECODE_ERROR
+    return DECODE_OK

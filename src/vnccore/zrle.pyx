@@ -1,0 +1,167 @@
+# ZRLE (encoding 16): zlib-compressed 64x64 tiles on one connection-long stream.
+
+cdef enum:
+    ZRLE_TILE = 64
+    # worst case bytes of one tile beyond 4 bytes a pixel: subencoding + 127-colour palette
+    ZRLE_TILE_OVERHEAD = 1 + 127 * 3
+
+
+cdef int decode_zrle(UpdateDecoder d, int x, int y, int w, int h,
+                     const uint8_t *p) noexcept nogil:
+    """Inflate the rect's data, then paint its tiles."""
+    cdef size_t length = vnc_be32(p)
+    cdef size_t tiles = <size_t>((w + ZRLE_TILE - 1) // ZRLE_TILE) * ((h + ZRLE_TILE - 1) // ZRLE_TILE)
+    cdef size_t bound = tiles * ZRLE_TILE_OVERHEAD + <size_t>w * h * 4
+    cdef size_t produced = 0
+    cdef int rc
+    if d._reserve_scratch(bound) != DECODE_OK:
+        return DECODE_ERROR
+    rc = vnc_inflate(&d.zrle_stream, p + 4, length, d.scratch, bound, &produced)
+    if rc == VNC_INFLATE_ERROR:
+        snprintf(d.detail, sizeof(d.detail), "corrupt zlib data (%zu bytes)", length)
+        return DECODE_ERROR
+    if rc == VNC_INFLATE_LONG:
+        snprintf(d.detail, sizeof(d.detail),
+                 "zlib data inflates to more than the %zu bytes its tiles can take", bound)
+        return DECODE_ERROR
+    return zrle_tiles(d, x, y, w, h, d.scratch, produced)
+
+
+cdef inline int zrle_short(UpdateDecoder d, int tx, int ty) noexcept nogil:
+    snprintf(d.detail, sizeof(d.detail), "inflated data ends inside the tile at %d,%d", tx, ty)
+    return DECODE_ERROR
+
+
+cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
+                    const uint8_t *s, size_t n) noexcept nogil:
+    """Paint the tiles in s[0:n]; every byte must belong to a tile."""
+    cdef size_t pos = 0
+    cdef int tx, ty, tw, th, row, col, sub, bits, idx, palette_size
+    cdef Py_ssize_t npix, i, run, rowbytes
+    cdef uint8_t *tile
+    cdef uint8_t *dst
+    cdef const uint8_t *palette
+    cdef uint8_t byte, mask
+    ty = y
+    while ty < y + h:
+        th = y + h - ty
+        if th > ZRLE_TILE:
+            th = ZRLE_TILE
+        tx = x
+        while tx < x + w:
+            tw = x + w - tx
+            if tw > ZRLE_TILE:
+                tw = ZRLE_TILE
+            tile = d.fb + ty * d.pitch + <Py_ssize_t>tx * 3
+            npix = <Py_ssize_t>tw * th
+            if pos >= n:
+                return zrle_short(d, tx, ty)
+            sub = s[pos]
+            pos += 1
+            if sub == 0:  # raw CPIXELs
+                rowbytes = <Py_ssize_t>tw * 3
+                if n - pos < <size_t>(npix * 3):
+                    return zrle_short(d, tx, ty)
+                for row in range(th):
+                    memcpy(tile + row * d.pitch, s + pos, rowbytes)
+                    pos += rowbytes
+            elif sub == 1:  # solid
+                if n - pos < 3:
+                    return zrle_short(d, tx, ty)
+                fill_block(tile, d.pitch, tw, th, s + pos)
+                pos += 3
+            elif sub <= 16:  # packed palette
+                palette_size = sub
+                bits = 1 if sub == 2 else (2 if sub <= 4 else 4)
+                rowbytes = (tw * bits + 7) // 8
+                if n - pos < <size_t>(palette_size * 3 + rowbytes * th):
+                    return zrle_short(d, tx, ty)
+                palette = s + pos
+                pos += palette_size * 3
+                mask = <uint8_t>((1 << bits) - 1)
+                for row in range(th):
+                    dst = tile + row * d.pitch
+                    for col in range(tw):
+                        byte = s[pos + (col * bits >> 3)]
+                        idx = (byte >> (8 - bits - (col * bits & 7))) & mask
+                        if idx >= palette_size:
+                            snprintf(d.detail, sizeof(d.detail),
+                                     "palette index %d >= palette size %d in the tile at %d,%d",
+                                     idx, palette_size, tx, ty)
+                            return DECODE_ERROR
+                        dst[0] = palette[idx * 3]
+                        dst[1] = palette[idx * 3 + 1]
+                        dst[2] = palette[idx * 3 + 2]
+                        dst += 3
+                    pos += rowbytes
+            elif sub == 128:  # plain RLE
+                i = 0
+                while i < npix:
+                    if n - pos < 4:
+                        return zrle_short(d, tx, ty)
+                    palette = s + pos  # the run's colour
+                    pos += 3
+                    run = 1
+                    while True:
+                        if pos >= n:
+                            return zrle_short(d, tx, ty)
+                        byte = s[pos]
+                        pos += 1
+                        run += byte
+                        if byte != 255:
+                            break
+                        if run > npix:
+                            break
+                    if run > npix - i:
+                        snprintf(d.detail, sizeof(d.detail),
+                                 "RLE run of %zd pixels passes the end of the tile at %d,%d",
+                                 run, tx, ty)
+                        return DECODE_ERROR
+                    fill_run(tile, d.pitch, tw, i, run, palette)
+                    i += run
+            elif sub >= 130:  # palette RLE
+                palette_size = sub - 128
+                if n - pos < <size_t>(palette_size * 3):
+                    return zrle_short(d, tx, ty)
+                palette = s + pos
+                pos += palette_size * 3
+                i = 0
+                while i < npix:
+                    if pos >= n:
+                        return zrle_short(d, tx, ty)
+                    byte = s[pos]
+                    pos += 1
+                    idx = byte & 0x7F
+                    if idx >= palette_size:
+                        snprintf(d.detail, sizeof(d.detail),
+                                 "palette index %d >= palette size %d in the tile at %d,%d",
+                                 idx, palette_size, tx, ty)
+                        return DECODE_ERROR
+                    run = 1
+                    if byte & 0x80:
+                        while True:
+                            if pos >= n:
+                                return zrle_short(d, tx, ty)
+                            byte = s[pos]
+                            pos += 1
+                            run += byte
+                            if byte != 255 or run > npix:
+                                break
+                    if run > npix - i:
+                        snprintf(d.detail, sizeof(d.detail),
+                                 "RLE run of %zd pixels passes the end of the tile at %d,%d",
+                                 run, tx, ty)
+                        return DECODE_ERROR
+                    fill_run(tile, d.pitch, tw, i, run, palette + idx * 3)
+                    i += run
+            else:
+                snprintf(d.detail, sizeof(d.detail),
+                         "invalid subencoding %d in the tile at %d,%d", sub, tx, ty)
+                return DECODE_ERROR
+            tx += ZRLE_TILE
+        ty += ZRLE_TILE
+    if pos != n:
+        snprintf(d.detail, sizeof(d.detail),
+                 "%zu bytes of inflated data left after the last tile", n - pos)
+        return DECODE_ERROR
+    return DECODE_OK
