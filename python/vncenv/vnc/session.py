@@ -1,0 +1,392 @@
+"""VNCSession: one RFB connection, a socket and one reader thread.
+
+The thin I/O shell around :class:`vncenv.vnc.protocol.RFBClientProtocol`.
+The reader thread ``recv_into``s the protocol's own buffer (no copy), lets the
+protocol decode whole updates (the GIL is released while the core works) and
+keeps one incremental update request outstanding.  Other threads read
+consistent snapshots and send input events.
+
+Locks: ``_lock`` guards the protocol's receive side and the framebuffer, so a
+snapshot never sees half an update; ``_send_lock`` serialises writes to the
+socket, so input events never wait for a decode.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..error import ConnectionClosed, Error, Timeout, UsageError
+from ..limits import DEFAULT_LIMITS, Limits
+from . import events as ev
+from .keysyms import keysym as _keysym
+from .protocol import RFBClientProtocol, build_encodings, encode_client_cut_text, encode_key_event, encode_pointer_event
+
+__all__ = ["VNCSession", "SessionStats"]
+
+_RECV_SIZE = 1 << 18
+
+
+@dataclass
+class SessionStats:
+    """Counters of one session (read with :meth:`VNCSession.stats`)."""
+
+    updates: int = 0
+    rects: int = 0
+    bytes: int = 0
+    pixels: int = 0
+    bells: int = 0
+    last_update_time: float | None = None  # time.time() of the last complete update
+    connected_time: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VNCSession:
+    """A connection to a VNC server.
+
+    Build one with :meth:`connect`, which returns once the handshake is done.
+
+    :param host: server address.
+    :param port: TCP port (5900 + display).
+    :param password: VNC password, or None for servers without auth.
+    :param encoding: ``"tight"``, ``"zrle"`` or ``"raw"``.
+    :param quality_level: JPEG quality level 0-9 (Tight); None for lossless.
+    :param compress_level: zlib compression level 0-9.
+    :param fine_quality_level: TurboVNC/TigerVNC fine quality 0-100.
+    :param subsample_level: chroma subsampling 0 (4:4:4) .. 3 (grey).
+    :param cursor: ask for the Cursor pseudo-encoding (the cursor image is
+        then sent separately and not drawn into the framebuffer).
+    :param limits: caps on what the server may make us allocate.
+    :param record: a path or :class:`vncenv.vnc.fbs.FBSWriter` to record the
+        server's byte stream to.
+    :param keep_last_frame: keep a copy of the framebuffer at every complete
+        update, so that :meth:`last_frame` holds the last complete picture
+        even when a later update fails half-way (costs one copy per update).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        password: str | None = None,
+        encoding: str = "tight",
+        quality_level: int | None = None,
+        compress_level: int | None = None,
+        fine_quality_level: int | None = None,
+        subsample_level: int | None = None,
+        cursor: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        record: Any = None,
+        keep_last_frame: bool = False,
+        name: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = int(port)
+        self.name = name or f"{host}:{port}"
+        self.encodings: Sequence[int] = build_encodings(
+            encoding,
+            quality_level=quality_level,
+            compress_level=compress_level,
+            fine_quality_level=fine_quality_level,
+            subsample_level=subsample_level,
+            cursor=cursor,
+        )
+        self._protocol = RFBClientProtocol(password=password, encodings=self.encodings, limits=limits)
+        self._record_arg = record
+        self._recorder: Any = None
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._stats = SessionStats()
+        self._ready = False
+        self._closing = False
+        self._closed = False
+        self._keep_last_frame = keep_last_frame
+        self._last_frame: np.ndarray | None = None
+        self.error: Error | None = None
+        self.cut_text: str | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    @classmethod
+    def connect(cls, host: str, port: int, *, timeout: float = 10.0, **options: Any) -> VNCSession:
+        """Connect, run the handshake and return the ready session.
+
+        :raises vncenv.error.Timeout: the handshake did not finish in ``timeout`` s.
+        :raises vncenv.error.AuthenticationError: the server refused the password.
+        """
+        session = cls(host, port, **options)
+        session.start(timeout=timeout)
+        return session
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Open the socket, start the reader thread, wait for ServerInit."""
+        if self._thread is not None:
+            raise UsageError("session already started")
+        deadline = time.monotonic() + timeout
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except socket.timeout as exc:
+            raise Timeout(f"connecting to {self.name} timed out after {timeout} s") from exc
+        except OSError as exc:
+            raise ConnectionClosed(f"cannot connect to {self.name}: {exc}") from exc
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        if self._record_arg is not None:
+            from .fbs import FBSWriter
+
+            self._recorder = (
+                self._record_arg if isinstance(self._record_arg, FBSWriter) else FBSWriter(self._record_arg)
+            )
+        self._stats.connected_time = time.time()
+        self._thread = threading.Thread(target=self._run, name=f"vncenv-reader-{self.name}", daemon=True)
+        self._thread.start()
+        with self._lock:
+            while not self._ready and self.error is None and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            error, ready = self.error, self._ready
+        if not ready:
+            self.close()
+            if error is not None:
+                raise error
+            raise Timeout(f"handshake with {self.name} did not finish within {timeout} s")
+
+    def close(self) -> None:
+        """Close the connection and stop the reader thread (idempotent)."""
+        with self._lock:
+            self._closing = True
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        if sock is not None:
+            sock.close()
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+        with self._lock:
+            self._closed = True
+            self._changed.notify_all()
+
+    def __enter__(self) -> VNCSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection has ended, cleanly or not."""
+        return self._closed
+
+    # -- reader thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        protocol = self._protocol
+        sock = self._sock
+        assert sock is not None
+        try:
+            while True:
+                with protocol.get_buffer(_RECV_SIZE) as buf:
+                    n = sock.recv_into(buf)
+                    if self._recorder is not None and n:
+                        self._recorder.write(buf[:n])
+                with self._lock:
+                    self._stats.bytes += n
+                    if n:
+                        protocol.buffer_updated(n)
+                    else:
+                        protocol.receive_data(b"")
+                    finished = self._handle_events(protocol)
+                    outgoing = protocol.data_to_send()
+                if outgoing:
+                    with self._send_lock:
+                        sock.sendall(outgoing)
+                if finished:
+                    return
+        except Error as exc:
+            self._fail(exc)
+        except OSError as exc:
+            if self._closing:
+                self._fail(None)
+            else:
+                self._fail(ConnectionClosed(f"connection to {self.name} failed: {exc}"))
+        except BaseException as exc:  # pragma: no cover - a bug: report it to waiters
+            from ..error import InternalError
+
+            self._fail(InternalError(f"reader thread of {self.name} crashed: {exc!r}"))
+            raise
+
+    def _handle_events(self, protocol: RFBClientProtocol) -> bool:
+        """Apply the protocol's events (under ``_lock``); True when the connection ended."""
+        notify = False
+        for event in protocol.events():
+            if isinstance(event, ev.FramebufferUpdate):
+                stats = self._stats
+                stats.updates += 1
+                stats.rects += event.rects
+                stats.pixels += event.pixels
+                stats.last_update_time = time.time()
+                if self._keep_last_frame:
+                    self._copy_last_frame()
+                if not self._closing:
+                    protocol.request_update(incremental=True)
+                notify = True
+            elif isinstance(event, ev.ServerInit):
+                self._ready = True
+                notify = True
+            elif isinstance(event, ev.Bell):
+                self._stats.bells += 1
+            elif isinstance(event, ev.ServerCutText):
+                self.cut_text = event.text
+            elif isinstance(event, ev.ConnectionClosed):
+                self._closed = True
+                if not self._ready:
+                    self.error = ConnectionClosed(f"{self.name} closed the connection during the handshake")
+                self._changed.notify_all()
+                return True
+        if notify:
+            self._changed.notify_all()
+        return False
+
+    def _copy_last_frame(self) -> None:
+        array = self._protocol.framebuffer.array
+        if self._last_frame is None or self._last_frame.shape != array.shape:
+            self._last_frame = array.copy()
+        else:
+            np.copyto(self._last_frame, array)
+
+    def _fail(self, error: Error | None) -> None:
+        with self._lock:
+            if error is not None and not self._closing and self.error is None:
+                self.error = error
+            self._closed = True
+            self._changed.notify_all()
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- reading --------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once the handshake has finished (it stays True after close)."""
+        return self._ready
+
+    @property
+    def width(self) -> int:
+        return self._protocol.framebuffer.width
+
+    @property
+    def height(self) -> int:
+        return self._protocol.framebuffer.height
+
+    @property
+    def desktop_name(self) -> str:
+        return self._protocol.name
+
+    @property
+    def update_count(self) -> int:
+        """Number of complete updates received so far."""
+        return self._stats.updates
+
+    def wait_for_update(self, timeout: float | None = None, after: int | None = None) -> int:
+        """Block until an update newer than ``after`` (default: now) is complete.
+
+        :return: the new update count.
+        :raises vncenv.error.Timeout: none arrived within ``timeout`` seconds.
+        :raises vncenv.error.Error: the connection ended (the error that ended it).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            seen = self._stats.updates if after is None else after
+            while self._stats.updates <= seen:
+                self._raise_if_closed()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise Timeout(f"no update from {self.name} within {timeout} s")
+                self._changed.wait(remaining)
+            return self._stats.updates
+
+    def _raise_if_closed(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self._closed:
+            raise ConnectionClosed(f"connection to {self.name} is closed", clean=True)
+
+    def snapshot(self) -> np.ndarray:
+        """An owned copy of the framebuffer after the last complete update: (H, W, 3) RGB."""
+        with self._lock:
+            return self._protocol.framebuffer.array.copy()
+
+    def last_frame(self) -> np.ndarray | None:
+        """With ``keep_last_frame``: a copy of the last complete update's picture."""
+        with self._lock:
+            return None if self._last_frame is None else self._last_frame.copy()
+
+    def snapshot_with_count(self) -> tuple[np.ndarray, int]:
+        """Like :meth:`snapshot`, plus the number of updates it includes."""
+        with self._lock:
+            return self._protocol.framebuffer.array.copy(), self._stats.updates
+
+    @property
+    def cursor(self) -> tuple[np.ndarray, int, int] | None:
+        """The cursor image (RGBA) and hotspot, when the Cursor pseudo-encoding is on."""
+        with self._lock:
+            return self._protocol.decoder.cursor
+
+    def stats(self) -> SessionStats:
+        """A copy of the session's counters."""
+        with self._lock:
+            s = self._stats
+            return SessionStats(
+                s.updates, s.rects, s.bytes, s.pixels, s.bells, s.last_update_time, s.connected_time, dict(s.extra)
+            )
+
+    # -- input ------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        if not self._ready:
+            raise UsageError("the session is not connected yet")
+        self._raise_if_closed()
+        with self._send_lock:
+            try:
+                assert self._sock is not None
+                self._sock.sendall(data)
+            except OSError as exc:
+                raise ConnectionClosed(f"sending to {self.name} failed: {exc}") from exc
+
+    def key_event(self, key: int | str, down: bool) -> None:
+        """Press (``down=True``) or release a key, by keysym or name (``"Return"``, ``"a"``)."""
+        self._send(encode_key_event(_keysym(key) if isinstance(key, str) else int(key), down))
+
+    def pointer_event(self, x: int, y: int, buttons: int = 0) -> None:
+        """Move the pointer to (x, y) with the button mask ``buttons`` (bit 0 = left)."""
+        self._send(encode_pointer_event(x, y, buttons))
+
+    def client_cut_text(self, text: str) -> None:
+        """Set the server's clipboard (latin-1 text)."""
+        self._send(encode_client_cut_text(text))
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("ready" if self._ready else "connecting")
+        return f"<VNCSession {self.name} {state} updates={self._stats.updates}>"
