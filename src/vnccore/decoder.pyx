@@ -182,10 +182,11 @@ cdef class UpdateDecoder:
         self.cur_x, self.cur_y, self.cur_w, self.cur_h = x, y, w, h
         self.cur_encoding = encoding
         rc = self._frame_rect(p, payload.shape[0], w, h, encoding, &length)
-        if rc == DECODE_NEED_MORE:
-            raise ProtocolError(f"{ENCODING_NAMES.get(encoding, encoding)} payload of "
-                                f"{payload.shape[0]} bytes is truncated")
-        if rc == DECODE_OK:
+        if rc == DECODE_NEED_MORE or (rc == DECODE_OK and length > payload.shape[0]):
+            snprintf(self.detail, sizeof(self.detail), "payload of %zd bytes is truncated",
+                     payload.shape[0])
+            rc = DECODE_ERROR
+        elif rc == DECODE_OK:
             self._load_target()
             with nogil:
                 rc = self._decode_rect(x, y, w, h, encoding, p, length)
@@ -274,6 +275,14 @@ cdef class UpdateDecoder:
         while self.nrects_announced == NRECTS_UNTIL_LAST_RECT or self.scan_rects < self.nrects_announced:
             if avail - self.scan_pos < RECT_HEADER:
                 return DECODE_NEED_MORE
+            if vnc_be32s(msg + self.scan_pos + 8) == ENC_LAST_RECT and self.allow_last_rect:
+                # ends the update; a marker, not a rect
+                if RECT_HEADER > self.max_update_bytes - self.scan_pos:
+                    snprintf(self.detail, sizeof(self.detail),
+                             "the update grows past the limit of %zd bytes", self.max_update_bytes)
+                    return DECODE_ERROR
+                self.scan_pos += RECT_HEADER
+                break
             self.cur_index = self.scan_rects
             self.cur_x = vnc_be16(msg + self.scan_pos)
             self.cur_y = vnc_be16(msg + self.scan_pos + 2)
@@ -298,8 +307,6 @@ cdef class UpdateDecoder:
                 return DECODE_NEED_MORE
             self.scan_pos += RECT_HEADER + length
             self.scan_rects += 1
-            if encoding == ENC_LAST_RECT:
-                break
         return DECODE_OK
 
     cdef int _frame_rect(self, const uint8_t *p, Py_ssize_t avail, int w, int h,

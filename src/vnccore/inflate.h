@@ -64,6 +64,10 @@ static inline int vnc_inflate(vnc_inflater *s, const uint8_t *in, size_t in_len,
     rc = vnc_isal_step(s, in, in_len, out, out_cap, produced);
     if (rc < 0)
         return VNC_INFLATE_ERROR;
+    /* ISA-L reads ahead into its bit buffer: bytes after the stream's end
+     * may sit there rather than in avail_in. */
+    if (s->st.block_state == ISAL_BLOCK_FINISH && (s->st.avail_in > 0 || s->st.read_in_length >= 8))
+        return VNC_INFLATE_ERROR;
     if (s->st.avail_in > 0)
         return s->st.avail_out == 0 ? VNC_INFLATE_LONG : VNC_INFLATE_ERROR;
     if (*produced == out_cap && s->st.block_state != ISAL_BLOCK_FINISH) {

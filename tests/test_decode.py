@@ -1,0 +1,558 @@
+"""Round trips through both decode backends: encode with rfbgen, feed, compare exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rfbgen
+from backends import backend, new_decoder  # noqa: F401  (pytest fixtures)
+from rfbgen import Rect, TightEncoder, ZRLEEncoder, update
+
+from vncenv.error import ProtocolError
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240601)
+
+
+def feed_whole(decoder, message: bytes) -> None:
+    """Feed a complete message and check that all of it was consumed."""
+    assert decoder.feed(message) == len(message)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def assert_area(framebuffer, x: int, y: int, pixels: np.ndarray) -> None:
+    h, w = pixels.shape[:2]
+    np.testing.assert_array_equal(framebuffer.array[y : y + h, x : x + w], pixels)
+
+
+# --------------------------------------------------------------------------
+# Framebuffer
+
+
+def test_framebuffer_array(backend):
+    fb = backend.Framebuffer(7, 5)
+    assert (fb.width, fb.height) == (7, 5)
+    assert fb.array.shape == (5, 7, 3) and fb.array.dtype == np.uint8
+    assert fb.array.flags.c_contiguous and not fb.array.any()
+
+
+def test_framebuffer_resize_replaces_array(backend):
+    fb = backend.Framebuffer(4, 4)
+    old = fb.array
+    old[...] = 9
+    fb.resize(6, 2)
+    assert fb.array is not old and fb.array.shape == (2, 6, 3) and not fb.array.any()
+    assert (old == 9).all()  # the old array stays valid
+
+
+# --------------------------------------------------------------------------
+# Raw and CopyRect
+
+
+def test_raw(new_decoder, rng):
+    fb, dec = new_decoder(40, 30)
+    image = rfbgen.random_image(rng, 20, 10)
+    feed_whole(dec, update([rfbgen.raw(5, 6, image, pad=0xAB)]))
+    assert_area(fb, 5, 6, image)
+    fb.array[6:16, 5:25] = 0
+    assert not fb.array.any()  # nothing outside the rect
+
+
+def test_zero_area_rects(new_decoder):
+    fb, dec = new_decoder(16, 16)
+    empty = np.zeros((0, 5, 3), np.uint8)
+    zrle, tight = ZRLEEncoder(), TightEncoder()
+    message = update(
+        [
+            rfbgen.raw(11, 16, empty),
+            rfbgen.copyrect(0, 0, 0, 0, 16, 16),
+            zrle.rect(3, 3, np.zeros((7, 0, 3), np.uint8)),
+            tight.basic(0, 16, empty),
+            tight.fill(2, 2, 0, 0, (1, 2, 3)),
+        ]
+    )
+    feed_whole(dec, message)
+    assert not fb.array.any() and dec.last_pixels == 0 and dec.last_rects == 5
+
+
+def test_copyrect_disjoint(new_decoder, rng):
+    fb, dec = new_decoder(32, 32)
+    image = rfbgen.random_image(rng, 32, 32)
+    feed_whole(dec, update([rfbgen.raw(0, 0, image), rfbgen.copyrect(20, 1, 10, 8, 2, 20)]))
+    expected = image.copy()
+    expected[1:9, 20:30] = image[20:28, 2:12]
+    np.testing.assert_array_equal(fb.array, expected)
+
+
+DIRECTIONS = [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dx or dy]
+
+
+@pytest.mark.parametrize("dx, dy", DIRECTIONS)
+def test_copyrect_overlap(new_decoder, rng, dx, dy):
+    """Source and destination overlap; the result is as if copied through a temporary."""
+    fb, dec = new_decoder(50, 40)
+    image = rfbgen.random_image(rng, 50, 40)
+    src_x, src_y, w, h = 12, 10, 25, 18
+    x, y = src_x + 3 * dx, src_y + 3 * dy
+    feed_whole(dec, update([rfbgen.raw(0, 0, image), rfbgen.copyrect(x, y, w, h, src_x, src_y)]))
+    expected = image.copy()
+    temporary = image[src_y : src_y + h, src_x : src_x + w].copy()
+    expected[y : y + h, x : x + w] = temporary
+    np.testing.assert_array_equal(fb.array, expected)
+
+
+# --------------------------------------------------------------------------
+# ZRLE
+
+
+@pytest.mark.parametrize("mode", ["auto", "raw", "rle"])
+def test_zrle_any_image(new_decoder, rng, mode):
+    fb, dec = new_decoder(200, 150)
+    image = rfbgen.random_image(rng, 150, 70)  # edge tiles of 22 x 6
+    feed_whole(dec, update([ZRLEEncoder().rect(3, 4, image, mode)]))
+    assert_area(fb, 3, 4, image)
+
+
+def test_zrle_solid(new_decoder, rng):
+    fb, dec = new_decoder(200, 150)
+    image = rfbgen.palette_image(rng, 130, 70, 1)
+    feed_whole(dec, update([ZRLEEncoder().rect(0, 1, image, "solid")]))
+    assert_area(fb, 0, 1, image)
+
+
+@pytest.mark.parametrize("colours", range(2, 17))
+def test_zrle_packed_palette(new_decoder, rng, colours):
+    fb, dec = new_decoder(100, 100)
+    image = rfbgen.palette_image(rng, 61, 64, colours)  # odd width: padded index rows
+    tiles = rfbgen.zrle_tile(image, "packed")
+    assert tiles[0] == colours
+    feed_whole(dec, update([ZRLEEncoder().rect(7, 9, image, "packed")]))
+    assert_area(fb, 7, 9, image)
+
+
+def test_zrle_packed_palette_with_unused_colours(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    palette = rfbgen.random_palette(rng, 5)  # 3 bits: indices of 4 bits
+    image = rfbgen.palette_image(rng, 64, 64, palette[:3])
+    tiles = rfbgen.zrle_tile(image, "packed", palette)
+    feed_whole(dec, update([ZRLEEncoder().rect_from_tiles(0, 0, 64, 64, tiles)]))
+    assert_area(fb, 0, 0, image)
+
+
+@pytest.mark.parametrize("colours", [2, 3, 16, 17, 64, 127])
+def test_zrle_palette_rle(new_decoder, rng, colours):
+    fb, dec = new_decoder(200, 200)
+    image = rfbgen.palette_image(rng, 128, 100, colours, run=5)
+    zrle = ZRLEEncoder()
+    def mode(tile: np.ndarray) -> str:  # a tile of the image may have a single colour
+        return "palette_rle" if "palette_rle" in rfbgen.zrle_tile_modes(tile) else "raw"
+
+    feed_whole(dec, update([zrle.rect(10, 20, image, mode)]))
+    assert_area(fb, 10, 20, image)
+
+
+def test_zrle_plain_rle_long_runs(new_decoder, rng):
+    fb, dec = new_decoder(128, 128)
+    image = rfbgen.palette_image(rng, 128, 128, 4, run=700)  # runs of 255+ need several length bytes
+    feed_whole(dec, update([ZRLEEncoder().rect(0, 0, image, "rle")]))
+    assert_area(fb, 0, 0, image)
+
+
+def test_zrle_mixed_subencodings(new_decoder, rng):
+    fb, dec = new_decoder(300, 270)
+    image = np.concatenate(
+        [rfbgen.palette_image(rng, 300, 64, colours) for colours in (1, 2, 9, 100)]
+        + [rfbgen.random_image(rng, 300, 8)]
+    )
+    pick = np.random.default_rng(7)
+    feed_whole(dec, update([ZRLEEncoder().rect(0, 0, image, lambda tile: pick.choice(rfbgen.zrle_tile_modes(tile)))]))
+    assert_area(fb, 0, 0, image)
+
+
+def test_zrle_stream_persists_across_rects_and_updates(new_decoder, rng):
+    fb, dec = new_decoder(128, 64)
+    zrle = ZRLEEncoder()
+    images = [rfbgen.palette_image(rng, 64, 64, 5, run=3) for _ in range(4)]
+    messages = [update([zrle.rect(0, 0, images[0]), zrle.rect(64, 0, images[1])])]
+    messages += [update([zrle.rect(0, 0, image)]) for image in images[2:]]
+    for message in messages:
+        feed_whole(dec, message)
+    assert_area(fb, 0, 0, images[3])
+    assert_area(fb, 64, 0, images[1])
+    # The later messages continue the stream: a fresh decoder cannot read them.
+    _, fresh = new_decoder(128, 64)
+    with pytest.raises(ProtocolError):
+        fresh.feed(messages[1])
+
+
+# --------------------------------------------------------------------------
+# Tight
+
+
+def test_tight_fill(new_decoder):
+    fb, dec = new_decoder(30, 20)
+    feed_whole(dec, update([TightEncoder().fill(3, 4, 10, 5, (200, 100, 50))]))
+    assert (fb.array[4:9, 3:13] == (200, 100, 50)).all()
+    assert fb.array.sum() == 50 * (200 + 100 + 50)
+
+
+@pytest.mark.parametrize("subsample", ["444", "422", "420"])
+def test_tight_jpeg(new_decoder, subsample):
+    fb, dec = new_decoder(120, 100)
+    image = rfbgen.smooth_image(96, 80)
+    feed_whole(dec, update([TightEncoder().jpeg(10, 12, image, quality=90, subsample=subsample)]))
+    assert psnr(fb.array[12:92, 10:106], image) >= 30
+
+
+def test_tight_jpeg_gray(new_decoder):
+    fb, dec = new_decoder(64, 64)
+    image = rfbgen.smooth_image(64, 64)
+    feed_whole(dec, update([TightEncoder().jpeg(0, 0, image, quality=95, subsample="gray")]))
+    out = fb.array.astype(np.int16)
+    assert (out[:, :, 0] == out[:, :, 1]).all() and (out[:, :, 1] == out[:, :, 2]).all()
+    luma = image.astype(np.float64) @ [0.299, 0.587, 0.114]
+    assert psnr(out[:, :, 0], luma.round()) >= 30
+
+
+@pytest.mark.parametrize("filter", [None, "copy", "gradient"])
+@pytest.mark.parametrize("size", [(1, 1), (3, 1), (4, 1), (2, 2), (17, 9), (64, 48)])
+def test_tight_basic_rgb(new_decoder, rng, filter, size):
+    """Copy and gradient data: raw under 12 bytes (1x1, 3x1), zlib from 12 (4x1) on."""
+    w, h = size
+    fb, dec = new_decoder(70, 50)
+    image = rfbgen.smooth_image(w, h, phase=1.0) ^ rfbgen.random_image(rng, w, h) // 32
+    rect = TightEncoder().basic(5, 1, image, filter=filter, stream=2)
+    feed_whole(dec, update([rect]))
+    assert_area(fb, 5, 1, image)
+
+
+@pytest.mark.parametrize("size", [(8, 11), (8, 12), (9, 1), (50, 30)])
+def test_tight_palette_two_colours(new_decoder, rng, size):
+    """1 bit per pixel: 8x11 is 11 bytes (raw), 8x12 is 12 (zlib), 9x1 pads the row."""
+    w, h = size
+    fb, dec = new_decoder(64, 64)
+    image = rfbgen.palette_image(rng, w, h, 2)
+    feed_whole(dec, update([TightEncoder().basic(1, 2, image, filter="palette", stream=3)]))
+    assert_area(fb, 1, 2, image)
+
+
+@pytest.mark.parametrize("colours", [1, 3, 16, 200, 256])
+@pytest.mark.parametrize("size", [(3, 3), (4, 3), (60, 40)])
+def test_tight_palette_bytes(new_decoder, rng, colours, size):
+    """1 byte per pixel: 3x3 is 9 bytes (raw), 4x3 is 12 (zlib); small rects leave colours unused."""
+    w, h = size
+    fb, dec = new_decoder(64, 64)
+    palette = rfbgen.random_palette(rng, colours)
+    image = rfbgen.palette_image(rng, w, h, palette)
+    feed_whole(dec, update([TightEncoder().basic(2, 3, image, filter="palette", palette=palette)]))
+    assert_area(fb, 2, 3, image)
+
+
+@pytest.mark.parametrize("w, h, length_bytes", [(5, 5, 1), (40, 40, 2), (100, 100, 3)])
+def test_tight_compact_length_sizes(new_decoder, rng, w, h, length_bytes):
+    fb, dec = new_decoder(100, 100)
+    image = rfbgen.random_image(rng, w, h)
+    rect = TightEncoder().basic(0, 0, image)
+    zlib_length = len(rect.payload) - 1 - length_bytes
+    assert rect.payload[1 : 1 + length_bytes] == rfbgen.compact_length(zlib_length)
+    feed_whole(dec, update([rect]))
+    assert_area(fb, 0, 0, image)
+
+
+def test_tight_streams_persist(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    tight = TightEncoder()
+    images = [rfbgen.palette_image(rng, 32, 32, 6, run=2) for _ in range(8)]
+    places = [(0, 0), (32, 0), (0, 32), (32, 32)]
+    first = update([tight.basic(*places[s], images[s], stream=s, filter="gradient") for s in range(4)])
+    second = update([tight.basic(*places[s], images[4 + s], stream=s) for s in (3, 1, 0, 2)])
+    feed_whole(dec, first)
+    feed_whole(dec, second)
+    for s in range(4):
+        assert_area(fb, *places[s], images[4 + s])
+
+
+def _tight_carrier(tight: TightEncoder, kind: str, reset: int, rng) -> Rect:
+    """A Tight rect of ``kind`` that carries the reset bits ``reset``."""
+    if kind == "fill":
+        return tight.fill(0, 40, 8, 8, (1, 2, 3), reset=reset)
+    if kind == "jpeg":
+        return tight.jpeg(0, 40, rfbgen.smooth_image(16, 16), reset=reset)
+    return tight.basic(0, 40, rfbgen.random_image(rng, 8, 8), stream=0, reset=reset)
+
+
+@pytest.mark.parametrize("kind", ["fill", "jpeg", "basic"])
+@pytest.mark.parametrize("stream", [1, 2, 3])
+def test_tight_reset_bits(new_decoder, rng, kind, stream):
+    """Reset bits act before the rect whatever its type; stream 0 carries the basic rect."""
+    fb, dec = new_decoder(64, 64)
+    tight = TightEncoder()
+    before, after = (rfbgen.palette_image(rng, 20, 20, 5, run=4) for _ in range(2))
+    feed_whole(dec, update([tight.basic(0, 0, before, stream=stream)]))
+    feed_whole(dec, update([_tight_carrier(tight, kind, 1 << stream, rng), tight.basic(0, 0, after, stream=stream)]))
+    assert_area(fb, 0, 0, after)
+
+
+def test_tight_reset_without_bit_fails(new_decoder, rng):
+    """Control: if the decoder does not reset, the encoder's fresh stream is unreadable."""
+    _, dec = new_decoder(64, 64)
+    tight = TightEncoder()
+    image = rfbgen.palette_image(rng, 20, 20, 5, run=4)
+    feed_whole(dec, update([tight.basic(0, 0, image, stream=1)]))
+    tight.reset(0b0010)
+    with pytest.raises(ProtocolError):
+        dec.feed(update([tight.basic(0, 0, image, stream=1)]))
+
+
+def test_tight_reset_all_streams(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    tight = TightEncoder()
+    image = rfbgen.palette_image(rng, 16, 16, 4, run=3)
+    feed_whole(dec, update([tight.basic(0, 0, image, stream=s) for s in range(4)]))
+    reset = tight.fill(0, 0, 1, 1, (0, 0, 0), reset=0xF)  # encode in wire order: the reset first
+    feed_whole(dec, update([reset, *(tight.basic(16 * s, 16, image, stream=s) for s in range(4))]))
+    for s in range(4):
+        assert_area(fb, 16 * s, 16, image)
+
+
+@pytest.mark.parametrize("filter", [None, "gradient", "palette"])
+def test_tight_wider_than_2048(new_decoder, rng, filter):
+    fb, dec = new_decoder(3000, 6)
+    image = rfbgen.palette_image(rng, 3000, 5, 2 if filter == "palette" else 40, run=11)
+    feed_whole(dec, update([TightEncoder().basic(0, 1, image, filter=filter)]))
+    assert_area(fb, 0, 1, image)
+
+
+def test_tight_wide_fill_and_jpeg(new_decoder):
+    fb, dec = new_decoder(2600, 16)
+    tight = TightEncoder()
+    image = rfbgen.smooth_image(2600, 8)
+    feed_whole(dec, update([tight.fill(0, 0, 2600, 8, (9, 8, 7)), tight.jpeg(0, 8, image, quality=95)]))
+    assert (fb.array[:8] == (9, 8, 7)).all()
+    assert psnr(fb.array[8:], image) >= 30
+
+
+# --------------------------------------------------------------------------
+# Pseudo-encodings
+
+
+def test_desktop_size_mid_update(new_decoder, rng):
+    fb, dec = new_decoder(32, 32)
+    first, second = rfbgen.random_image(rng, 32, 32), rfbgen.random_image(rng, 24, 18)
+    old = fb.array
+    message = update([rfbgen.raw(0, 0, first), rfbgen.desktop_size(64, 48), rfbgen.raw(40, 30, second)])
+    feed_whole(dec, message)
+    assert dec.resized and fb.array is not old
+    assert fb.array.shape == (48, 64, 3) and (fb.width, fb.height) == (64, 48)
+    assert_area(fb, 40, 30, second)
+    fb.array[30:48, 40:64] = 0
+    assert not fb.array.any()  # zeroed at the resize: the first rect is gone
+    np.testing.assert_array_equal(old, first)  # which the old array still holds
+    feed_whole(dec, update([]))
+    assert not dec.resized
+
+
+def test_desktop_size_to_the_same_size_changes_nothing(new_decoder, rng):
+    fb, dec = new_decoder(16, 8)
+    image = rfbgen.random_image(rng, 16, 8)
+    old = fb.array
+    feed_whole(dec, update([rfbgen.raw(0, 0, image), rfbgen.desktop_size(16, 8)]))
+    assert not dec.resized and fb.array is old
+    np.testing.assert_array_equal(fb.array, image)
+
+
+def test_extended_desktop_size(new_decoder):
+    fb, dec = new_decoder(32, 32)
+    feed_whole(dec, update([rfbgen.extended_desktop_size(80, 60, reason=1)]))
+    assert dec.resized and fb.array.shape == (60, 80, 3)
+    screens = [(1, 0, 0, 40, 60, 0), (2, 40, 0, 40, 60, 0)]
+    feed_whole(dec, update([rfbgen.extended_desktop_size(50, 50, status=3, reason=1, screens=screens)]))
+    assert not dec.resized and fb.array.shape == (60, 80, 3)  # a refusal changes nothing
+    feed_whole(dec, update([rfbgen.extended_desktop_size(50, 40, screens=[])]))
+    assert dec.resized and fb.array.shape == (40, 50, 3)
+
+
+@pytest.mark.parametrize("size", [(13, 7), (16, 16), (1, 1), (64, 3)])
+def test_cursor(new_decoder, rng, size):
+    w, h = size
+    _, dec = new_decoder(32, 32)
+    assert dec.cursor is None
+    rgba = rng.integers(0, 256, size=(h, w, 4), dtype=np.uint8)
+    rgba[:, :, 3] = np.where(rng.random((h, w)) < 0.5, 0, 255)
+    feed_whole(dec, update([rfbgen.cursor(3, 2, rgba)]))
+    assert dec.cursor_changed
+    image, hot_x, hot_y = dec.cursor
+    assert (hot_x, hot_y) == (3, 2)
+    np.testing.assert_array_equal(image, rgba)
+    feed_whole(dec, update([]))
+    assert not dec.cursor_changed
+    np.testing.assert_array_equal(dec.cursor[0], rgba)  # kept until the next Cursor rect
+
+
+def test_empty_cursor(new_decoder):
+    _, dec = new_decoder(8, 8)
+    feed_whole(dec, update([rfbgen.cursor(1, 2, np.zeros((0, 0, 4), np.uint8))]))
+    image, hot_x, hot_y = dec.cursor
+    assert image.shape == (0, 0, 4) and (hot_x, hot_y) == (1, 2) and dec.cursor_changed
+
+
+def test_last_rect_mode(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    image = rfbgen.random_image(rng, 30, 20)
+    message = update([rfbgen.raw(0, 0, image), ZRLEEncoder().rect(30, 20, image), rfbgen.last_rect()], nrects=0xFFFF)
+    assert dec.feed(message + b"\x00\x00\xff\xff") == len(message)
+    assert_area(fb, 0, 0, image)
+    assert_area(fb, 30, 20, image)
+    assert dec.last_rects == 2  # the LastRect marker is not a rect
+
+
+def test_last_rect_ends_a_counted_update(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    image = rfbgen.random_image(rng, 8, 8)
+    message = update([rfbgen.raw(1, 1, image), rfbgen.last_rect()], nrects=7)
+    assert dec.feed(message + bytes(100)) == len(message)
+    assert_area(fb, 1, 1, image)
+
+
+# --------------------------------------------------------------------------
+# Framing: offsets, partial feeds, buffers, counters
+
+
+def _mixed_message(rng, zrle: ZRLEEncoder, tight: TightEncoder, shift: int = 0) -> bytes:
+    """A message with every pixel encoding and stateful zlib streams."""
+    return update(
+        [
+            rfbgen.raw(0, 0, rfbgen.random_image(rng, 6, 5)),
+            zrle.rect(10 + shift, 3, rfbgen.palette_image(rng, 70, 20, 5, run=6)),
+            tight.basic(1, 30, rfbgen.palette_image(rng, 20, 10, 7, run=3), filter="gradient", stream=1),
+            tight.basic(30, 30, rfbgen.palette_image(rng, 9, 9, 2), filter="palette"),
+            tight.jpeg(50, 40, rfbgen.smooth_image(16, 16, phase=shift)),
+            tight.fill(2, 50, 5, 5, (shift, 2, 3)),
+            rfbgen.copyrect(40, 60, 10, 3, 0, 0),
+            rfbgen.cursor(0, 0, np.full((3, 5, 4), 255, np.uint8)),
+        ]
+    )
+
+
+def test_every_prefix_is_incomplete(new_decoder, rng):
+    fb, dec = new_decoder(100, 80)
+    zrle, tight = ZRLEEncoder(), TightEncoder()
+    first, second = _mixed_message(rng, zrle, tight), _mixed_message(rng, zrle, tight, shift=1)
+    for cut in range(len(first)):
+        assert dec.feed(first[:cut]) == 0, cut
+        assert not fb.array.any() and dec.updates == 0 and dec.cursor is None
+    feed_whole(dec, first)
+    after_first = fb.array.copy()
+    for cut in range(len(second)):
+        assert dec.feed(second[:cut]) == 0, cut
+    np.testing.assert_array_equal(fb.array, after_first)
+    feed_whole(dec, second)  # the zlib streams were not advanced by the partial feeds
+    assert dec.updates == 2
+
+
+def test_growing_bytearray(new_decoder, rng):
+    """Feeding a bytearray must not keep it locked: it can grow between calls."""
+    fb, dec = new_decoder(100, 80)
+    message = _mixed_message(rng, ZRLEEncoder(), TightEncoder())
+    buffer = bytearray()
+    consumed = 0
+    for start in range(0, len(message), 97):
+        buffer += message[start : start + 97]
+        consumed = dec.feed(buffer)
+    assert consumed == len(message) and dec.updates == 1
+    buffer += b"more"  # still resizable
+
+
+def test_back_to_back_with_offset(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    zrle = ZRLEEncoder()
+    images = [rfbgen.palette_image(rng, 40, 30, 3, run=2) for _ in range(2)]
+    first, second = update([zrle.rect(0, 0, images[0])]), update([zrle.rect(10, 10, images[1])])
+    buffer = first + second + b"\x00\x00"
+    assert dec.feed(buffer) == len(first)
+    assert dec.feed(buffer, len(first)) == len(second)
+    assert dec.feed(buffer, len(first) + len(second)) == 0
+    assert dec.feed(buffer, len(buffer)) == 0
+    assert_area(fb, 10, 10, images[1])
+
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "numpy"])
+def test_buffer_types(new_decoder, rng, kind):
+    fb, dec = new_decoder(16, 16)
+    image = rfbgen.random_image(rng, 4, 4)
+    message = b"junk" + update([rfbgen.raw(2, 2, image)])
+    data = {
+        "bytes": message,
+        "bytearray": bytearray(message),
+        "memoryview": memoryview(message),
+        "numpy": np.frombuffer(message, np.uint8),
+    }[kind]
+    assert dec.feed(data, 4) == len(message) - 4
+    assert_area(fb, 2, 2, image)
+
+
+def test_counters(new_decoder, rng):
+    _, dec = new_decoder(64, 64)
+    zrle, tight = ZRLEEncoder(), TightEncoder()
+    first = update(
+        [
+            rfbgen.raw(0, 0, rfbgen.random_image(rng, 4, 3)),  # 12 pixels
+            rfbgen.copyrect(10, 10, 5, 5, 0, 0),  # 25
+            zrle.rect(0, 20, rfbgen.random_image(rng, 10, 2)),  # 20
+            tight.fill(0, 30, 3, 3, (1, 1, 1)),  # 9
+            rfbgen.cursor(0, 0, np.zeros((2, 2, 4), np.uint8)),
+            rfbgen.last_rect(),
+        ],
+        nrects=0xFFFF,
+    )
+    second = update([rfbgen.desktop_size(32, 32), tight.basic(0, 0, rfbgen.random_image(rng, 2, 2))])
+    feed_whole(dec, first)
+    assert (dec.last_rects, dec.last_pixels, dec.last_bytes) == (5, 66, len(first))  # LastRect not counted
+    assert dec.cursor_changed and not dec.resized
+    feed_whole(dec, second)
+    assert (dec.last_rects, dec.last_pixels, dec.last_bytes) == (2, 4, len(second))
+    assert dec.resized and not dec.cursor_changed
+    assert (dec.updates, dec.rects, dec.pixels, dec.bytes) == (2, 7, 70, len(first) + len(second))
+    assert dec.feed(second[:-1]) == 0
+    assert dec.updates == 2 and dec.last_bytes == len(second)
+
+
+def test_decode_rect(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    zrle, tight = ZRLEEncoder(), TightEncoder()
+    image = rfbgen.palette_image(rng, 20, 20, 6, run=3)
+    for rect in (rfbgen.raw(0, 0, image), zrle.rect(20, 0, image), tight.basic(40, 0, image, stream=2)):
+        consumed = dec.decode_rect(rect.x, rect.y, rect.w, rect.h, rect.encoding, rect.payload + b"tail")
+        assert consumed == len(rect.payload)
+    for x in (0, 20, 40):
+        assert_area(fb, x, 0, image)
+    # decode_rect and feed share the zlib streams
+    feed_whole(dec, update([zrle.rect(0, 30, image), tight.basic(20, 30, image, stream=2)]))
+    assert_area(fb, 0, 30, image)
+    assert_area(fb, 20, 30, image)
+    assert dec.updates == 1
+
+
+def test_decode_rect_truncated_payload_fails(new_decoder, rng):
+    _, dec = new_decoder(16, 16)
+    rect = rfbgen.raw(0, 0, rfbgen.random_image(rng, 4, 4))
+    with pytest.raises(ProtocolError):
+        dec.decode_rect(rect.x, rect.y, rect.w, rect.h, rect.encoding, rect.payload[:-1])
+    assert dec.failed
+
+
+def test_failed_decoder_keeps_failing(new_decoder, rng):
+    _, dec = new_decoder(8, 8)
+    with pytest.raises(ProtocolError):
+        dec.feed(update([rfbgen.raw(6, 6, rfbgen.random_image(rng, 4, 4))]))
+    assert dec.failed
+    with pytest.raises(ProtocolError):
+        dec.feed(update([]))
+    with pytest.raises(ProtocolError):
+        dec.decode_rect(0, 0, 0, 0, rfbgen.RAW, b"")
