@@ -1,0 +1,1 @@
+"""Programs that agents play, served over VNC (see ARCHITECTURE.md)."""
