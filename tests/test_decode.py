@@ -556,3 +556,44 @@ def test_failed_decoder_keeps_failing(new_decoder, rng):
         dec.feed(update([]))
     with pytest.raises(ProtocolError):
         dec.decode_rect(0, 0, 0, 0, rfbgen.RAW, b"")
+
+
+def test_many_jpeg_rects_keep_their_order(new_decoder, rng):
+    """JPEG rects of one update may decode in parallel; overlapping rects
+    (JPEG over JPEG, a fill over a JPEG, a CopyRect reading one) keep the
+    order of the stream: the result equals decoding them one update each."""
+    tight = TightEncoder()
+    images = [rfbgen.smooth_image(192, 128, phase=i) for i in range(8)]
+    rects = [
+        tight.jpeg(0, 0, images[0]),  # the first three: enough pixels to go parallel
+        tight.jpeg(192, 0, images[1]),
+        tight.jpeg(384, 0, images[2]),
+        tight.jpeg(96, 64, images[3]),  # over the first two
+        tight.fill(150, 20, 40, 40, (250, 10, 10)),  # over JPEGs
+        tight.jpeg(0, 200, images[4]),
+        rfbgen.copyrect(400, 300, 60, 60, 10, 210),  # reads a JPEG's pixels
+        tight.jpeg(192, 200, images[5]),
+        tight.jpeg(384, 200, images[6]),
+        tight.jpeg(420, 330, images[7]),  # over the copy's destination
+    ]
+    fb_one, dec_one = new_decoder(640, 480)
+    for rect in rects:
+        feed_whole(dec_one, update([rect]))
+    fb_all, dec_all = new_decoder(640, 480)
+    feed_whole(dec_all, update(rects))
+    np.testing.assert_array_equal(fb_all.array, fb_one.array)
+    # the second update reuses the queue: still right
+    feed_whole(dec_all, update([tight.jpeg(0, 0, images[7]), tight.jpeg(200, 200, images[0])]))
+    feed_whole(dec_one, update([tight.jpeg(0, 0, images[7])]))
+    feed_whole(dec_one, update([tight.jpeg(200, 200, images[0])]))
+    np.testing.assert_array_equal(fb_all.array, fb_one.array)
+
+
+def test_bad_jpeg_among_many_names_its_rect(new_decoder):
+    tight = TightEncoder()
+    good = [tight.jpeg(x, 0, rfbgen.smooth_image(160, 160, phase=x)) for x in (0, 160, 320)]
+    bad = Rect(0, 200, 128, 128, rfbgen.TIGHT, b"\x90" + rfbgen.compact_length(40) + bytes(40))
+    _, dec = new_decoder(512, 400)
+    with pytest.raises(ProtocolError, match="rect 3"):
+        dec.feed(update([*good, bad]))
+    assert dec.failed

@@ -39,3 +39,19 @@ cdef extern from "turbojpeg.h" nogil:
                       int pitch, int height, int pixelFormat, int flags)
     int tjGetErrorCode(tjhandle handle)
     char *tjGetErrorStr2(tjhandle handle)
+
+
+cdef extern from "jpegpool.h" nogil:
+    ctypedef struct vnc_jpeg_job:
+        const uint8_t *jpeg
+        unsigned long size
+        uint8_t *dst
+        int x, y, w, h, pitch
+        int index
+        int failed
+        char error[160]
+    ctypedef struct vnc_jpeg_batch:
+        vnc_jpeg_job *jobs
+        int count
+    void vnc_jpeg_run(vnc_jpeg_batch *batch, tjhandle handle, int parallel)
+    int vnc_jpeg_pool_workers()

@@ -49,6 +49,10 @@ cdef class UpdateDecoder:
     cdef tjhandle jpeg
     cdef uint8_t *scratch
     cdef size_t scratch_size
+    # JPEG rects of this update waiting to be decoded together (jpegpool.h)
+    cdef vnc_jpeg_batch jpeg_batch
+    cdef int jpeg_jobs_size
+    cdef long long jpeg_pending_pixels
 
     # framing progress of the message being received (offsets from its start)
     cdef Py_ssize_t scan_pos
@@ -82,6 +86,7 @@ cdef class UpdateDecoder:
         self.jpeg = NULL
         memset(&self.zrle_stream, 0, sizeof(vnc_inflater))
         memset(self.tight_streams, 0, sizeof(self.tight_streams))
+        memset(&self.jpeg_batch, 0, sizeof(vnc_jpeg_batch))
 
     def __init__(self, Framebuffer framebuffer not None, encodings, limits=None):
         cdef set wanted = {int(e) for e in encodings}
@@ -113,6 +118,7 @@ cdef class UpdateDecoder:
             tjDestroy(self.jpeg)
         free(self.scratch)
         free(self.cursor_rgba)
+        free(self.jpeg_batch.jobs)
 
     # -- public API -------------------------------------------------------
 
@@ -173,7 +179,7 @@ cdef class UpdateDecoder:
         """
         cdef Py_ssize_t length = 0
         cdef const uint8_t *p = &payload[0] if payload.shape[0] else <const uint8_t *>b""
-        cdef int rc
+        cdef int rc, rc2
         if self.failed:
             raise ProtocolError("the decoder failed earlier; the connection must be closed")
         if not (0 <= x <= 0xFFFF and 0 <= y <= 0xFFFF and 0 <= w <= 0xFFFF and 0 <= h <= 0xFFFF):
@@ -190,6 +196,12 @@ cdef class UpdateDecoder:
             self._load_target()
             with nogil:
                 rc = self._decode_rect(x, y, w, h, encoding, p, length)
+                if rc != DECODE_ERROR:
+                    rc2 = jpeg_flush(self)
+                    if rc2 == DECODE_ERROR:
+                        rc = rc2
+                else:
+                    self.jpeg_batch.count = 0
             if rc == DECODE_RESIZE:
                 self.framebuffer.resize(self.pending_width, self.pending_height)
                 rc = DECODE_OK
@@ -373,9 +385,12 @@ cdef class UpdateDecoder:
             self.decode_pos += RECT_HEADER + length
             self.decode_rects += 1
             rc = self._decode_rect(x, y, w, h, encoding, p + RECT_HEADER, length)
+            if rc == DECODE_ERROR:
+                self.jpeg_batch.count = 0  # nothing runs until a flush: just drop them
+                return rc
             if rc != DECODE_OK:
                 return rc
-        return DECODE_OK
+        return jpeg_flush(self)
 
     cdef int _check_bounds(self, int x, int y, int w, int h) noexcept nogil:
         if x + w > self.width or y + h > self.height:
@@ -391,6 +406,8 @@ cdef class UpdateDecoder:
             return DECODE_ERROR
         if w == self.width and h == self.height:
             return DECODE_OK
+        if jpeg_flush(self) != DECODE_OK:  # they write into the old framebuffer
+            return DECODE_ERROR
         self.pending_width = w
         self.pending_height = h
         return DECODE_RESIZE
@@ -410,6 +427,12 @@ cdef class UpdateDecoder:
         if self._check_bounds(x, y, w, h) != DECODE_OK:
             return DECODE_ERROR
         self.last_pixels += <long long>w * h
+        if self.jpeg_batch.count and not (encoding == ENC_TIGHT and (p[0] >> 4) == TIGHT_JPEG):
+            # a rect that touches a pending JPEG's region waits for it
+            if jpeg_overlaps(self, x, y, w, h) or (
+                    encoding == ENC_COPYRECT and jpeg_overlaps(self, vnc_be16(p), vnc_be16(p + 2), w, h)):
+                if jpeg_flush(self) != DECODE_OK:
+                    return DECODE_ERROR
         if encoding == ENC_RAW:
             return decode_raw(self, x, y, w, h, p)
         if encoding == ENC_COPYRECT:

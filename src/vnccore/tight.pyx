@@ -9,6 +9,8 @@ cdef enum:
     TIGHT_FILTER_PALETTE = 1
     TIGHT_FILTER_GRADIENT = 2
     TIGHT_MIN_TO_COMPRESS = 12
+    # JPEG rects of one update are spread over threads from this many pixels on
+    JPEG_PARALLEL_PIXELS = 65536
 
 
 cdef inline int read_compact_length(const uint8_t *p, Py_ssize_t avail,
@@ -191,22 +193,63 @@ cdef void tight_gradient(UpdateDecoder d, int x, int y, int w, int h,
 
 cdef int tight_jpeg(UpdateDecoder d, int x, int y, int w, int h,
                     const uint8_t *jpeg, Py_ssize_t n) noexcept nogil:
-    """Decode a JPEG straight into the framebuffer at the rect's offset and pitch."""
-    cdef int jw = 0, jh = 0, subsamp = 0, colorspace = 0
+    """Queue a JPEG rect; the update's JPEG rects are decoded together (jpegpool.h)."""
+    cdef vnc_jpeg_job *job
+    cdef vnc_jpeg_job *grown
+    cdef int size
+    if d.jpeg_batch.count and jpeg_overlaps(d, x, y, w, h):
+        if jpeg_flush(d) != DECODE_OK:
+            return DECODE_ERROR
+    if d.jpeg_batch.count == d.jpeg_jobs_size:
+        size = 2 * d.jpeg_jobs_size if d.jpeg_jobs_size else 16
+        grown = <vnc_jpeg_job *>realloc(d.jpeg_batch.jobs, size * sizeof(vnc_jpeg_job))
+        if grown == NULL:
+            snprintf(d.detail, sizeof(d.detail), "out of memory queueing a JPEG rect")
+            return DECODE_ERROR
+        d.jpeg_batch.jobs = grown
+        d.jpeg_jobs_size = size
+    job = &d.jpeg_batch.jobs[d.jpeg_batch.count]
+    d.jpeg_batch.count += 1
+    job.jpeg = jpeg
+    job.size = <unsigned long>n
+    job.dst = d.fb + y * d.pitch + <Py_ssize_t>x * 3
+    job.x, job.y, job.w, job.h = x, y, w, h
+    job.pitch = <int>d.pitch
+    job.index = <int>d.cur_index
+    job.failed = 0
+    d.jpeg_pending_pixels += <long long>w * h
+    return DECODE_OK
+
+
+cdef bint jpeg_overlaps(UpdateDecoder d, int x, int y, int w, int h) noexcept nogil:
+    """Does (x, y, w, h) touch the region of a queued JPEG rect?"""
+    cdef int i
+    cdef vnc_jpeg_job *job
+    for i in range(d.jpeg_batch.count):
+        job = &d.jpeg_batch.jobs[i]
+        if x < job.x + job.w and job.x < x + w and y < job.y + job.h and job.y < y + h:
+            return True
+    return False
+
+
+cdef int jpeg_flush(UpdateDecoder d) noexcept nogil:
+    """Decode the queued JPEG rects (in parallel when worth it); report the first failure."""
+    cdef int i
+    cdef vnc_jpeg_job *job
+    if d.jpeg_batch.count == 0:
+        return DECODE_OK
     if d.jpeg == NULL:
         d.jpeg = tjInitDecompress()
-        if d.jpeg == NULL:
-            snprintf(d.detail, sizeof(d.detail), "cannot initialise the JPEG decoder")
+    vnc_jpeg_run(&d.jpeg_batch, d.jpeg, d.jpeg_pending_pixels >= JPEG_PARALLEL_PIXELS)
+    d.jpeg_pending_pixels = 0
+    for i in range(d.jpeg_batch.count):
+        job = &d.jpeg_batch.jobs[i]
+        if job.failed:
+            d.jpeg_batch.count = 0
+            d.cur_index = job.index
+            d.cur_x, d.cur_y, d.cur_w, d.cur_h = job.x, job.y, job.w, job.h
+            d.cur_encoding = ENC_TIGHT
+            snprintf(d.detail, sizeof(d.detail), "%s", job.error)
             return DECODE_ERROR
-    if tjDecompressHeader3(d.jpeg, jpeg, <unsigned long>n, &jw, &jh, &subsamp, &colorspace) != 0:
-        snprintf(d.detail, sizeof(d.detail), "bad JPEG header: %s", tjGetErrorStr2(d.jpeg))
-        return DECODE_ERROR
-    if jw != w or jh != h:
-        snprintf(d.detail, sizeof(d.detail), "JPEG image is %dx%d, the rect %dx%d", jw, jh, w, h)
-        return DECODE_ERROR
-    if tjDecompress2(d.jpeg, jpeg, <unsigned long>n, d.fb + y * d.pitch + <Py_ssize_t>x * 3,
-                     w, <int>d.pitch, h, TJPF_RGB, 0) != 0:
-        if tjGetErrorCode(d.jpeg) != TJERR_WARNING:
-            snprintf(d.detail, sizeof(d.detail), "JPEG decode failed: %s", tjGetErrorStr2(d.jpeg))
-            return DECODE_ERROR
+    d.jpeg_batch.count = 0
     return DECODE_OK
