@@ -54,4 +54,3 @@ cdef extern from "jpegpool.h" nogil:
         vnc_jpeg_job *jobs
         int count
     void vnc_jpeg_run(vnc_jpeg_batch *batch, tjhandle handle, int parallel)
-    int vnc_jpeg_pool_workers()

@@ -197,6 +197,4 @@ static void vnc_jpeg_run(vnc_jpeg_batch *batch, tjhandle handle, int parallel)
     pthread_mutex_unlock(&vnc_jpeg_pool.lock);
 }
 
-static int vnc_jpeg_pool_workers(void) { return vnc_jpeg_pool.workers; }
-
 #endif
