@@ -7,11 +7,11 @@ export DEBIAN_FRONTEND := noninteractive
 
 # System packages: the compiler's inputs (zlib, ISA-L, TurboJPEG), the VNC
 # servers the tests run against, and the X tools the test scenes use.
-APT_PACKAGES := gcc make pkg-config zlib1g-dev libisal-dev libturbojpeg0-dev \
+APT_PACKAGES := gcc make cmake pkg-config zlib1g-dev libisal-dev libturbojpeg0-dev \
 	tigervnc-standalone-server tigervnc-tools x11vnc xvfb \
 	x11-utils x11-xserver-utils x11-apps xdotool xauth
 
-.PHONY: deps install build test test-core test-reference demo clean asan fuzz
+.PHONY: deps zlib-ng install build test test-core test-reference demo clean asan fuzz bench bench-deps
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -22,7 +22,12 @@ deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-install: deps
+# zlib-ng, the core's inflater, is built from the source in its PyPI sdist
+# into third_party/ (see bench/RESULTS.md for why zlib-ng).
+zlib-ng: deps
+	PYTHON=$(PYTHON) ./scripts/build-zlib-ng.sh
+
+install: deps zlib-ng
 	$(PYTHON) -m pip install -q -e '.[test]'
 
 # Rebuild the extension in place after editing src/vnccore/.
@@ -64,3 +69,24 @@ fuzz: install
 	$(PYTHON) -m pip install -q atheris
 	$(PYTHON) tests/fuzz/make_corpus.py build/fuzz-corpus
 	$(PYTHON) tests/fuzz/fuzz_update.py -atheris_runs=$${RUNS:-100000} build/fuzz-corpus
+
+# The benchmark of issue 3 (not part of `make test`): records the corpus into
+# bench/corpus/ if missing, replays it to vncenv, libvncclient and vncdotool,
+# measures the limits and the scaling, and writes bench/RESULTS.md and
+# bench/results.json.  BENCH_ARGS=--quick for one repetition.  It needs the
+# package installed (`make install`, done here only if vncenv is missing).
+BENCH_APT_PACKAGES := libvncserver-dev xterm cmake util-linux
+BENCH_PIP_PACKAGES := vncdotool gymnasium ale-py python-xlib
+bench-deps: deps
+	@missing=""; for p in $(BENCH_APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(PYTHON) -c "import vncenv._core" 2>/dev/null || $(MAKE) install
+	$(PYTHON) -m pip install -q $(BENCH_PIP_PACKAGES)
+
+bench: bench-deps
+	$(PYTHON) bench/run.py $(BENCH_ARGS)

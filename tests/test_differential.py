@@ -164,20 +164,14 @@ class Outcome:
 def tolerated(core_module, expected: Outcome, got: Outcome) -> str | None:
     """Why the core may answer ``got`` to damaged input where the reference answered ``expected``.
 
-    These are accepted differences of the libraries underneath, on input
-    that is already corrupt; valid streams must agree exactly.
-
-    * A core built on ISA-L's inflater rejects some corrupt zlib data that
-      zlib (the reference's inflater) accepts: the corruption lies in bits
-      zlib has not examined yet.
-    * The core keeps one TurboJPEG handle for the connection, so a damaged
-      JPEG that lost its quantization tables decodes with an earlier JPEG's
-      tables; the reference decodes each rect with a fresh handle and fails.
+    One accepted difference of the libraries underneath, on input that is
+    already corrupt (valid streams must agree exactly): a core built on
+    ISA-L's inflater rejects some corrupt zlib data that zlib (the
+    reference's inflater) accepts, the corruption lying in bits zlib has not
+    examined yet.
     """
     if getattr(core_module, "INFLATER", "zlib") == "isal" and expected.kind == "fed" and got.kind == "error":
         return "ISA-L rejects corrupt zlib data"
-    if expected.kind == "error" and "JPEG fails to decode" in expected.detail and got.kind == "fed":
-        return "the core's JPEG handle keeps earlier tables"
     return None
 
 

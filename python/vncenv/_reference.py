@@ -575,6 +575,27 @@ def _check_jpeg_size(size: tuple[int, ...], width: int, height: int) -> None:
 _jpeg_decoder: _PyTurboJpeg | _LibTurboJpeg | None = None
 
 
+def _jpeg_has_tables(data: bytes) -> bool:
+    """True if the JPEG defines quantization (DQT) and Huffman (DHT) tables
+    before its scan (SOS).  Decoders keep tables across images, so a rect that
+    leaned on an earlier one's would decode differently per decoder."""
+    if len(data) < 4 or data[:2] != b"\xff\xd8":
+        return False
+    pos, seen = 2, set()
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return {0xDB, 0xC4} <= seen
+        seen.add(marker)
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return False
+
+
 def _decode_jpeg(data: bytes, width: int, height: int) -> np.ndarray:
     """Decode a Tight JPEG rect to an ``(height, width, 3)`` RGB array.
 
@@ -582,6 +603,8 @@ def _decode_jpeg(data: bytes, width: int, height: int) -> np.ndarray:
     ``height`` or it fails to decode.
     """
     global _jpeg_decoder
+    if not _jpeg_has_tables(data):
+        raise _Malformed("JPEG lacks its own quantization or Huffman tables before the scan")
     if _jpeg_decoder is None:
         try:
             _jpeg_decoder = _PyTurboJpeg()

@@ -5,7 +5,10 @@
  * bytes inflate to exactly that rect's data.  vnc_inflate() consumes all the
  * input it is given and reports whether the output fitted exactly.
  *
- * Backends: VNC_INFLATE_ISAL (Intel ISA-L, libisal) or VNC_INFLATE_ZLIB.
+ * Backends, chosen by setup.py: VNC_INFLATE_ZLIBNG (zlib-ng's native zng_
+ * API, built from source by scripts/build-zlib-ng.sh), VNC_INFLATE_ISAL
+ * (Intel ISA-L, libisal) or VNC_INFLATE_ZLIB (the system zlib).  zlib and
+ * zlib-ng share one implementation through the VNC_Z() name macro.
  */
 #ifndef VNC_INFLATE_H
 #define VNC_INFLATE_H
@@ -81,29 +84,38 @@ static inline int vnc_inflate(vnc_inflater *s, const uint8_t *in, size_t in_len,
     return VNC_INFLATE_OK;
 }
 
-#else /* zlib */
+#else /* zlib or zlib-ng */
+#if defined(VNC_INFLATE_ZLIBNG)
+#include <zlib-ng.h>
+#define VNC_INFLATER_NAME "zlib-ng"
+#define VNC_Z(name) zng_##name
+typedef zng_stream vnc_z_stream;
+#else
 #include <zlib.h>
 #define VNC_INFLATER_NAME "zlib"
+#define VNC_Z(name) name
+typedef z_stream vnc_z_stream;
+#endif
 
 typedef struct {
-    z_stream zs;
+    vnc_z_stream zs;
     int ready;
 } vnc_inflater;
 
 static inline void vnc_inflater_reset(vnc_inflater *s)
 {
     if (s->ready) {
-        inflateReset(&s->zs);
+        VNC_Z(inflateReset)(&s->zs);
         return;
     }
     memset(&s->zs, 0, sizeof(s->zs));
-    s->ready = inflateInit(&s->zs) == Z_OK;
+    s->ready = VNC_Z(inflateInit)(&s->zs) == Z_OK;
 }
 
 static inline void vnc_inflater_free(vnc_inflater *s)
 {
     if (s->ready)
-        inflateEnd(&s->zs);
+        VNC_Z(inflateEnd)(&s->zs);
     s->ready = 0;
 }
 
@@ -119,11 +131,11 @@ static inline int vnc_inflate(vnc_inflater *s, const uint8_t *in, size_t in_len,
     }
     if (in_len > 0xFFFFFFFFu || out_cap > 0xFFFFFFFFu)
         return VNC_INFLATE_ERROR;
-    s->zs.next_in = (Bytef *)in;
-    s->zs.avail_in = (uInt)in_len;
+    s->zs.next_in = (const uint8_t *)in;
+    s->zs.avail_in = (uint32_t)in_len;
     s->zs.next_out = out;
-    s->zs.avail_out = (uInt)out_cap;
-    rc = inflate(&s->zs, Z_SYNC_FLUSH);
+    s->zs.avail_out = (uint32_t)out_cap;
+    rc = VNC_Z(inflate)(&s->zs, Z_SYNC_FLUSH);
     *produced = out_cap - s->zs.avail_out;
     if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && in_len == 0))
         return VNC_INFLATE_ERROR;
@@ -133,7 +145,7 @@ static inline int vnc_inflate(vnc_inflater *s, const uint8_t *in, size_t in_len,
         /* Output is exactly full: is more pending inside the inflater? */
         s->zs.next_out = &probe;
         s->zs.avail_out = 1;
-        rc = inflate(&s->zs, Z_SYNC_FLUSH);
+        rc = VNC_Z(inflate)(&s->zs, Z_SYNC_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
             return VNC_INFLATE_ERROR;
         if (s->zs.avail_out == 0)

@@ -50,6 +50,35 @@ static struct {
     int started;
 } vnc_jpeg_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
 
+/* Does the JPEG define its own quantization and Huffman tables before its
+ * scan?  A decoder handle keeps tables from earlier images, so an image that
+ * leans on them would decode differently on each worker: refuse it. */
+static int vnc_jpeg_has_tables(const uint8_t *p, unsigned long n)
+{
+    unsigned long pos = 2;
+    int dqt = 0, dht = 0;
+    if (n < 4 || p[0] != 0xFF || p[1] != 0xD8)
+        return 0;
+    while (pos + 4 <= n) {
+        uint8_t marker;
+        if (p[pos] != 0xFF)
+            return 0;
+        marker = p[pos + 1];
+        if (marker == 0xFF) {  /* fill byte */
+            pos++;
+            continue;
+        }
+        if (marker == 0xDA)  /* start of scan */
+            return dqt && dht;
+        if (marker == 0xDB)
+            dqt = 1;
+        else if (marker == 0xC4)
+            dht = 1;
+        pos += 2 + (((unsigned long)p[pos + 2] << 8) | p[pos + 3]);
+    }
+    return 0;
+}
+
 /* Decode one job with `handle`: the JPEG must be exactly w x h. */
 static void vnc_jpeg_decode_job(tjhandle handle, vnc_jpeg_job *job)
 {
@@ -59,7 +88,15 @@ static void vnc_jpeg_decode_job(tjhandle handle, vnc_jpeg_job *job)
         snprintf(job->error, sizeof(job->error), "cannot initialise the JPEG decoder");
         return;
     }
-    if (tjDecompressHeader3(handle, job->jpeg, job->size, &jw, &jh, &subsamp, &colorspace) != 0) {
+    if (!vnc_jpeg_has_tables(job->jpeg, job->size)) {
+        job->failed = 1;
+        snprintf(job->error, sizeof(job->error),
+                 "JPEG lacks its own quantization or Huffman tables before the scan");
+        return;
+    }
+    /* a warning (e.g. stray bytes before a marker) still gives the size */
+    if (tjDecompressHeader3(handle, job->jpeg, job->size, &jw, &jh, &subsamp, &colorspace) != 0
+        && (tjGetErrorCode(handle) != TJERR_WARNING || jw <= 0 || jh <= 0)) {
         job->failed = 1;
         snprintf(job->error, sizeof(job->error), "bad JPEG header: %s", tjGetErrorStr2(handle));
         return;

@@ -19,15 +19,33 @@ cdef enum:
     ENC_EXTENDED_DESKTOP_SIZE = -308
 
 
+cdef inline uint32_t pixel32(const uint8_t *rgb) noexcept nogil:
+    """An RGB pixel as the 4 bytes R, G, B, 0 (little-endian), for wide stores."""
+    return <uint32_t>rgb[0] | (<uint32_t>rgb[1] << 8) | (<uint32_t>rgb[2] << 16)
+
+
+cdef inline void store3(uint8_t *dst, uint32_t pixel) noexcept nogil:
+    """Write one pixel's 3 bytes exactly."""
+    dst[0] = <uint8_t>pixel
+    dst[1] = <uint8_t>(pixel >> 8)
+    dst[2] = <uint8_t>(pixel >> 16)
+
+
 cdef inline void fill_span(uint8_t *dst, Py_ssize_t n, const uint8_t *rgb) noexcept nogil:
-    """Write the pixel `rgb` n times from dst on."""
+    """Write the pixel `rgb` n times from dst on.
+
+    All but the last pixel are 4-byte stores whose spare byte the next pixel
+    overwrites; the last is written with 3 bytes, so nothing past the span
+    is touched.
+    """
     cdef Py_ssize_t i
-    cdef uint8_t r = rgb[0], g = rgb[1], b = rgb[2]
-    for i in range(n):
-        dst[0] = r
-        dst[1] = g
-        dst[2] = b
+    cdef uint32_t pixel = pixel32(rgb)
+    if n <= 0:
+        return
+    for i in range(n - 1):
+        memcpy(dst, &pixel, 4)
         dst += 3
+    store3(dst, pixel)
 
 
 cdef inline void fill_block(uint8_t *dst, Py_ssize_t pitch, int w, int h,

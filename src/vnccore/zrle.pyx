@@ -27,6 +27,31 @@ cdef int decode_zrle(UpdateDecoder d, int x, int y, int w, int h,
     return zrle_tiles(d, x, y, w, h, d.scratch, produced)
 
 
+cdef inline void zrle_packed_row(uint8_t *dst, const uint8_t *src, int w, int bits,
+                                 const uint32_t *palette32) noexcept nogil:
+    """One row of a packed-palette tile: `bits`-bit indices, MSB first.
+
+    Whole source bytes first (their pixels as 4-byte stores), then the rest;
+    the row's last pixel is written with exactly 3 bytes.
+    """
+    cdef int per_byte = 8 // bits
+    cdef int mask = (1 << bits) - 1
+    cdef int whole = (w - 1) // per_byte
+    cdef int i, k, col
+    cdef uint8_t byte
+    for i in range(whole):
+        byte = src[i]
+        for k in range(per_byte):
+            memcpy(dst, &palette32[(byte >> (8 - bits * (k + 1))) & mask], 4)
+            dst += 3
+    byte = src[whole]  # holds the rest of the row, the last pixel included
+    for col in range(whole * per_byte, w - 1):
+        memcpy(dst, &palette32[(byte >> (8 - bits)) & mask], 4)
+        byte = <uint8_t>(byte << bits)
+        dst += 3
+    store3(dst, palette32[(byte >> (8 - bits)) & mask])
+
+
 cdef inline int zrle_short(UpdateDecoder d, int tx, int ty) noexcept nogil:
     snprintf(d.detail, sizeof(d.detail), "inflated data ends inside the tile at %d,%d", tx, ty)
     return DECODE_ERROR
@@ -41,7 +66,8 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
     cdef uint8_t *tile
     cdef uint8_t *dst
     cdef const uint8_t *palette
-    cdef uint8_t byte, mask
+    cdef uint8_t byte
+    cdef uint32_t palette32[128]
     ty = y
     while ty < y + h:
         th = y + h - ty
@@ -76,23 +102,26 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                 rowbytes = (tw * bits + 7) // 8
                 if n - pos < <size_t>(palette_size * 3 + rowbytes * th):
                     return zrle_short(d, tx, ty)
-                palette = s + pos
+                for idx in range(palette_size):
+                    palette32[idx] = pixel32(s + pos + idx * 3)
                 pos += palette_size * 3
-                mask = <uint8_t>((1 << bits) - 1)
+                if palette_size < (1 << bits):  # some indices are invalid: check them first
+                    for row in range(th):
+                        for col in range(tw):
+                            idx = (s[pos + row * rowbytes + (col * bits >> 3)] >> (8 - bits - (col * bits & 7))) & ((1 << bits) - 1)
+                            if idx >= palette_size:
+                                snprintf(d.detail, sizeof(d.detail),
+                                         "palette index %d >= palette size %d in the tile at %d,%d",
+                                         idx, palette_size, tx, ty)
+                                return DECODE_ERROR
+                # a literal `bits` per call lets the compiler specialise the inlined loop
                 for row in range(th):
-                    dst = tile + row * d.pitch
-                    for col in range(tw):
-                        byte = s[pos + (col * bits >> 3)]
-                        idx = (byte >> (8 - bits - (col * bits & 7))) & mask
-                        if idx >= palette_size:
-                            snprintf(d.detail, sizeof(d.detail),
-                                     "palette index %d >= palette size %d in the tile at %d,%d",
-                                     idx, palette_size, tx, ty)
-                            return DECODE_ERROR
-                        dst[0] = palette[idx * 3]
-                        dst[1] = palette[idx * 3 + 1]
-                        dst[2] = palette[idx * 3 + 2]
-                        dst += 3
+                    if bits == 1:
+                        zrle_packed_row(tile + row * d.pitch, s + pos, tw, 1, palette32)
+                    elif bits == 2:
+                        zrle_packed_row(tile + row * d.pitch, s + pos, tw, 2, palette32)
+                    else:
+                        zrle_packed_row(tile + row * d.pitch, s + pos, tw, 4, palette32)
                     pos += rowbytes
             elif sub == 128:  # plain RLE
                 i = 0
