@@ -44,6 +44,48 @@ def _add_capture(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_capture)
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve a runtime over VNC (in the foreground)")
+    runtimes = p.add_subparsers(dest="runtime", required=True)
+    g = runtimes.add_parser(
+        "gym-core",
+        help="a Gymnasium/ALE env on TigerVNC Xvnc, with a rewarder",
+        description=(
+            "Start TigerVNC Xvnc (loopback only, VNC auth) and a Gymnasium env drawn on it, "
+            "with its rewarder. Runs until SIGTERM or Ctrl-C, which stop everything it started."
+        ),
+    )
+    g.add_argument("--env", required=True, help="Gymnasium id, e.g. ALE/Pong-v5 or CartPole-v1")
+    g.add_argument("--vnc-port", type=int, required=True)
+    g.add_argument("--rewarder-port", type=int, required=True)
+    g.add_argument("--password", help="VNC and rewarder password (default: a random one, printed)")
+    g.add_argument("--fps", type=float, default=60.0)
+    g.add_argument("--mode", choices=["realtime", "sync"], default="realtime")
+    g.add_argument("--display", help="X display, e.g. :5 (default: a free one)")
+    g.add_argument("--scale", type=int, default=2, help="integer upscaling of the frames")
+    g.add_argument("--parent-pid", type=int, help="stop when this process is gone (for remote managers)")
+    g.set_defaults(func=_serve_gym_core)
+
+
+def _serve_gym_core(args: argparse.Namespace) -> int:
+    from .error import Error
+    from .runtimes.gym_core.serve import serve
+
+    display = None
+    if args.display:
+        try:
+            display = int(args.display.lstrip(":"))
+        except ValueError:
+            return _fail(EXIT_USAGE, f"--display must look like :5, not {args.display!r}")
+    try:
+        return serve(
+            args.env, vnc_port=args.vnc_port, rewarder_port=args.rewarder_port, password=args.password,
+            fps=args.fps, mode=args.mode, display=display, scale=args.scale, parent_pid=args.parent_pid,
+        )  # fmt: skip
+    except Error as exc:
+        return _fail(EXIT_PROTOCOL, str(exc))
+
+
 def _capture(args: argparse.Namespace) -> int:
     from .error import AuthenticationError, ConnectionClosed, Error, ProtocolError, Timeout, UsageError
     from .vnc.address import parse_address
@@ -160,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vncenv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_capture(sub)
+    _add_serve(sub)
     return parser
 
 

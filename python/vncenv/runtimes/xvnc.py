@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..error import Error, Timeout, UsageError
 
-__all__ = ["Xvnc", "free_tcp_port", "free_display"]
+__all__ = ["Xvnc", "free_tcp_port", "free_display", "resize_display"]
 
 _PR_SET_PDEATHSIG = 1
 _live: weakref.WeakSet[Xvnc] = weakref.WeakSet()
@@ -42,6 +42,35 @@ def free_display(start: int = 20, stop: int = 1000) -> int:
         if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
             return n
     raise Error(f"no free X display in :{start}..:{stop - 1}")
+
+
+def resize_display(display: str, width: int, height: int, timeout: float = 10.0) -> None:
+    """Resize an Xvnc screen with xrandr; its VNC clients get a DesktopSize.
+
+    ``xrandr --fb`` alone cannot shrink below the output's mode and ``-s``
+    takes listed modes only, so a mode of exactly this size is added to the
+    output and the screen and output switch to it together.
+    """
+    env = dict(os.environ, DISPLAY=display)
+
+    def xrandr(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run(["xrandr", *args], env=env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise Error(f"xrandr {' '.join(args)} on {display} failed: {r.stderr.strip()}")
+        return r
+
+    query = xrandr("-q").stdout
+    output = next((line.split()[0] for line in query.splitlines() if " connected" in line), None)
+    if output is None:
+        raise Error(f"no connected RandR output on {display}")
+    mode = f"vncenv-{width}x{height}"
+    if f"   {mode} " not in query and not any(line.split()[:1] == [mode] for line in query.splitlines()):
+        r = xrandr("--newmode", mode, f"{width * height * 60 / 1e6:.3f}", *[str(width)] * 4, *[str(height)] * 4,
+                   check=False)  # fmt: skip
+        if r.returncode != 0 and "BadName" not in r.stderr:
+            raise Error(f"xrandr --newmode on {display} failed: {r.stderr.strip()}")
+        xrandr("--addmode", output, mode)
+    xrandr("--fb", f"{width}x{height}", "--output", output, "--mode", mode)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
