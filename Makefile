@@ -42,9 +42,13 @@ test: install
 test-core:
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
-# ... and once more against the pure-Python reference decoder.
+# ... and once more, every test whose client decodes, against the pure-Python
+# reference decoder.  (The decoder tests themselves already run both backends
+# side by side; the rewarder and Docker tests do not decode.)
+REFERENCE_TESTS := tests/test_protocol.py tests/test_session.py tests/test_capture.py \
+	tests/test_fbs.py tests/test_runtime.py tests/test_package.py
 test-reference:
-	VNCENV_DECODER=python $(PYTHON) -m pytest -q -p no:cacheprovider -m "not core_only"
+	VNCENV_DECODER=python $(PYTHON) -m pytest -q -p no:cacheprovider -m "not core_only" $(REFERENCE_TESTS)
 
 demo: install
 	$(PYTHON) -m vncenv.demo
