@@ -70,3 +70,20 @@ def keymap_for(env_id: str, meanings: Sequence[str] | None) -> KeyMap:
         if family in env_id:
             return KeyMap({frozenset([k]): a for k, a in keys.items()}, default, list(keys))
     return KeyMap({}, 0, ())
+
+
+def keys_for(env_id: str, meanings: Sequence[str] | None, action: int) -> frozenset[str]:
+    """The keys an agent holds to play ``action`` (the inverse of :func:`keymap_for`)."""
+    if meanings:
+        name = meanings[action]
+        keys = set()
+        for word, key in (("UP", "Up"), ("DOWN", "Down"), ("RIGHT", "Right"), ("LEFT", "Left"), ("FIRE", "space")):
+            if word in name:
+                keys.add(key)
+        return frozenset(keys)
+    for family, (table, default) in _CLASSIC.items():
+        if family in env_id:
+            if action == default and action not in table.values():
+                return frozenset()
+            return frozenset(k for k, a in table.items() if a == action)
+    return frozenset()
