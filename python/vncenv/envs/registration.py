@@ -61,6 +61,7 @@ def register_all() -> None:
         gymnasium.register(
             id=env_id,
             entry_point="vncenv.envs.vnc_env:VNCEnv",
+            vector_entry_point="vncenv.envs.vector:VNCVectorEnv",
             nondeterministic=True,
             kwargs={"env_id": runtime_id},
         )

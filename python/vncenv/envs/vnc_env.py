@@ -116,6 +116,9 @@ class VNCEnv(gymnasium.Env):
         self._held: frozenset[str] = frozenset()
         self._next_tick = 0.0
         self._broken: str | None = None
+        self._pending_action = 0
+        self._pending_error: str | None = None
+        self._reward_count = 0
 
     # -- connection ------------------------------------------------------------
 
@@ -230,25 +233,46 @@ class VNCEnv(gymnasium.Env):
         return self._observation(screen), self._info(meta, rewarder_info)
 
     def step(self, action: Any):
+        self.send_action(action)
+        return self.receive_step()
+
+    # The two halves of step(), so a vector env can have every remote work at once.
+
+    def send_action(self, action: Any) -> None:
+        """Start a step: send ``action`` (sync) or press its keys (realtime)."""
         if self._rewarder is None or self._vnc is None:
             raise UsageError("call reset() before step()")
         if self._broken is not None:
             raise UsageError(f"the remote failed ({self._broken}); call reset()")
         if not self.action_space.contains(action):
             raise UsageError(f"action {action!r} is not in {self.action_space}")
+        self._pending_action = int(action)
+        self._pending_error: str | None = None
         try:
             if self.mode == "sync":
-                return self._step_sync(int(action))
-            return self._step_realtime(int(action))
+                self._reward_count = self._rewarder.stats()["received"].get("v0.env.reward", 0)
+                self._rewarder.send_action({"action": self._pending_action}, timeout=self.step_timeout)
+            else:
+                self._press(keys_for(self.env_id, self._meanings, self._pending_action))
+        except Error as exc:
+            self._pending_error = str(exc)
+
+    def receive_step(self, wait_tick: bool = True):
+        """Finish the step begun by :meth:`send_action`; a failure ends the episode."""
+        try:
+            if self._pending_error is not None:
+                raise Error(self._pending_error)
+            if self.mode == "sync":
+                return self._step_sync()
+            return self._step_realtime(wait_tick)
         except Error as exc:
             self._broken = str(exc)
             obs = self._last_obs if self._last_obs is not None else np.zeros(self.picture_shape, np.uint8)
             return obs.copy(), 0.0, False, True, {"error": str(exc)}
 
-    def _step_sync(self, action: int):
+    def _step_sync(self):
         assert self._rewarder is not None
-        before = self._rewarder.stats()["received"].get("v0.env.reward", 0)
-        self._rewarder.send_action({"action": action}, timeout=self.step_timeout)
+        before = self._reward_count
         self._rewarder.wait_for(
             lambda c: c.stats()["received"].get("v0.env.reward", 0) > before or c.error is not None,
             timeout=self.step_timeout, poll=0.0002,
@@ -263,14 +287,16 @@ class VNCEnv(gymnasium.Env):
         truncated = bool(env_info.get("truncated", False)) and not terminated
         return self._observation(screen), float(reward), terminated, truncated, self._info(meta, info)
 
-    def _step_realtime(self, action: int):
-        assert self._rewarder is not None and self._vnc is not None
-        keys = keys_for(self.env_id, self._meanings, action)
+    def _press(self, keys: frozenset[str]) -> None:
+        assert self._vnc is not None
         for key in self._held - keys:
             self._vnc.key_event(key, False)
         for key in keys - self._held:
             self._vnc.key_event(key, True)
         self._held = keys
+
+    def wait_tick(self) -> int:
+        """Sleep until the next realtime tick; return how many ticks were missed."""
         now = time.monotonic()
         period = 1.0 / self.fps
         lost = 0
@@ -279,6 +305,11 @@ class VNCEnv(gymnasium.Env):
         else:
             lost = int((now - self._next_tick) / period)
         self._next_tick = max(self._next_tick + period, time.monotonic() - period)
+        return lost
+
+    def _step_realtime(self, wait_tick: bool = True):
+        assert self._rewarder is not None and self._vnc is not None
+        lost = self.wait_tick() if wait_tick else 0
         if self._vnc.closed or self._vnc.error is not None:
             raise self._vnc.error or Error("the VNC connection closed")
         screen = self._vnc.snapshot()
