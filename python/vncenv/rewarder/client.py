@@ -271,7 +271,10 @@ class RewarderClient:
 
         async def send() -> None:
             ws = await self._wait_ready()
-            await self._send(ws, msg)
+            try:
+                await self._send(ws, msg)
+            except WSConnectionClosed as exc:
+                raise ConnectionClosed(f"rewarder {self.uri}: connection lost while sending an action: {exc}") from None
 
         shared_loop.run(send(), timeout, what=f"rewarder action to {self.uri}")
 
