@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND := noninteractive
 # servers the tests run against, and the X tools the test scenes use.
 APT_PACKAGES := gcc make cmake pkg-config zlib1g-dev libisal-dev libturbojpeg0-dev \
 	tigervnc-standalone-server tigervnc-tools x11vnc xvfb \
-	x11-utils x11-xserver-utils x11-apps xdotool xauth \
+	x11-utils x11-xserver-utils x11-apps xdotool xauth xfonts-base \
 	docker.io debootstrap
 
 .PHONY: deps zlib-ng install build test test-core test-reference demo clean asan fuzz bench bench-deps

@@ -249,8 +249,7 @@ def test_fixture_server_runs_during_the_test(vnc_server):
 
 def test_fixture_servers_are_stopped_after_their_test():
     """Runs after the test above (file order): its servers are gone."""
-    if not _FIXTURE_PIDS:
-        pytest.skip("run together with test_fixture_server_runs_during_the_test")
+    assert _FIXTURE_PIDS, "run this file whole: the test above records the pids"
     assert len(_FIXTURE_PIDS) == 3  # Xvnc; Xvfb + x11vnc
     assert not [p for p in _FIXTURE_PIDS if os.path.exists(f"/proc/{p}")]
 
@@ -343,8 +342,7 @@ def test_scene_is_deterministic_across_servers(xvnc, x11vnc, scene):
 def test_scene_text(vnc_server, scene):
     sc = scene(vnc_server)
     sc.clear((0, 0, 0))
-    if not sc.font_available():
-        pytest.skip("no core X font 'fixed' on this server")
+    assert sc.font_available(), "no core X font 'fixed': make deps installs xfonts-base"
     box = sc.text(20, 40, "vncenv 0123", fg=(255, 255, 0), bg=(0, 0, 128))
     assert box is not None
     x, y, w, h = box
