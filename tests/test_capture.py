@@ -174,3 +174,28 @@ def test_cut_recording_ends_cleanly(xvnc, scene, tmp_path):
         for ts, block in FBSReader(str(fbs)):
             w.write(block, timestamp_ms=ts)
     assert FBSReader(str(copy)).read_all() == data
+
+
+def test_capture_keeps_the_last_complete_update_when_the_stream_turns_bad(xvnc, scene, tmp_path):
+    """A malformed update after good ones: exit 1 with one line, and --out holds the last good picture."""
+    s = scene(xvnc, seed=21)
+    s.photo()
+    fbs = tmp_path / "good.fbs"
+    r = capture(f"vnc://{xvnc.host}:{xvnc.port}", "--encoding", "zrle", "--seconds", "1", "--record", str(fbs),
+                "--out", str(tmp_path / "live.npy"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    live = np.load(tmp_path / "live.npy")
+    # a ZRLE rect over the whole screen whose zlib data is garbage, after the recorded stream
+    h, w = live.shape[:2]
+    bad = bytes([0, 0, 0, 1]) + (0).to_bytes(2, "big") * 2 + w.to_bytes(2, "big") + h.to_bytes(2, "big")
+    bad += (16).to_bytes(4, "big", signed=True) + (8).to_bytes(4, "big") + b"\xde\xad\xbe\xef" * 2
+    broken = tmp_path / "broken.fbs"
+    with FBSWriter(str(broken)) as writer:
+        for ts, block in FBSReader(str(fbs)):
+            writer.write(block, timestamp_ms=ts)
+        writer.write(bad)
+    out = tmp_path / "last.npy"
+    with FBSReplayServer(str(broken)) as replay:
+        r = capture(f"127.0.0.1::{replay.port}", "--encoding", "zrle", "--until-closed", "--out", str(out))
+    assert r.returncode == 1 and r.stderr.startswith("vncenv: protocol error") and r.stderr.count("\n") == 1
+    np.testing.assert_array_equal(np.load(out), live)
