@@ -106,6 +106,7 @@ class VNCSession:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        self._waiters = 0  # threads in _wait(): updates wake only when someone waits
         self._stats = SessionStats()
         self._ready = False
         self._closing = False
@@ -156,7 +157,7 @@ class VNCSession:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._changed.wait(remaining)
+                self._wait(remaining)
             error, ready = self.error, self._ready
         if not ready:
             self.close()
@@ -262,7 +263,7 @@ class VNCSession:
                     self.error = ConnectionClosed(f"{self.name} closed the connection during the handshake")
                 self._changed.notify_all()
                 return True
-        if notify:
+        if notify and self._waiters:
             self._changed.notify_all()
         return False
 
@@ -324,8 +325,16 @@ class VNCSession:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Timeout(f"no update from {self.name} within {timeout} s")
-                self._changed.wait(remaining)
+                self._wait(remaining)
             return self._stats.updates
+
+    def _wait(self, timeout: float | None) -> None:
+        """Wait on ``_changed`` (``_lock`` held), counted so the reader skips needless wake-ups."""
+        self._waiters += 1
+        try:
+            self._changed.wait(timeout)
+        finally:
+            self._waiters -= 1
 
     def _raise_if_closed(self) -> None:
         if self.error is not None:
