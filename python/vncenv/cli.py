@@ -115,15 +115,11 @@ def _capture(args: argparse.Namespace) -> int:
         )
         session.start(timeout=args.timeout)
         if args.until_closed or args.seconds is not None:
-            end = None if args.seconds is None else time.monotonic() + args.seconds
-            while True:
-                remaining = None if end is None else end - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                try:
-                    session.wait_for_update(timeout=remaining)
-                except Timeout:
-                    break
+            # wait for the end, not for each update: the reader thread then
+            # wakes nobody per update
+            session.wait_closed(None if args.until_closed else args.seconds)
+            if session.error is not None:
+                raise session.error
         else:
             # The first full-screen refresh may follow a pseudo-rect-only update
             # (ExtendedDesktopSize): wait until a screen's worth of pixels came.

@@ -328,6 +328,20 @@ class VNCSession:
                 self._wait(remaining)
             return self._stats.updates
 
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until the connection ends (or ``timeout`` s pass); True if it ended.
+
+        It does not raise: read :attr:`error` for why it ended.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not self._closed:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._wait(remaining)
+            return True
+
     def _wait(self, timeout: float | None) -> None:
         """Wait on ``_changed`` (``_lock`` held), counted so the reader skips needless wake-ups."""
         self._waiters += 1
