@@ -241,3 +241,11 @@ def test_manual_manager_plays_a_served_remote(pong_sync):
     (remote,) = manager.ready(timeout=20)
     assert remote.vnc_port == r.vnc_port and manager.health() == {remote.name: True}
     manager.close()
+
+
+def test_local_remote_with_a_password_that_looks_like_an_option():
+    """Random passwords can start with '-': the server's command line must still take them."""
+    with build(1, env_id="ALE/Pong-v5", mode="sync", scale=1, password="-x9-Yz") as manager:
+        (remote,) = manager.ready(timeout=60)
+        with VNCSession.connect(remote.host, remote.vnc_port, password="-x9-Yz") as vnc:
+            assert vnc.width == 160

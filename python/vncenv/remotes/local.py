@@ -109,7 +109,7 @@ class LocalManager(RemoteManager):
         vnc_port, rewarder_port = free_tcp_port(), free_tcp_port()
         args = [
             sys.executable, "-m", "vncenv.cli", "serve", "gym-core", "--env", self.env_id,
-            "--vnc-port", str(vnc_port), "--rewarder-port", str(rewarder_port), "--password", password,
+            "--vnc-port", str(vnc_port), "--rewarder-port", str(rewarder_port), f"--password={password}",
             "--fps", str(self.fps), "--mode", self.mode, "--scale", str(self.scale),
             "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
