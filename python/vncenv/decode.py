@@ -44,6 +44,8 @@ SUPPORTED_ENCODINGS: tuple[int, ...] = (
     Encoding.CURSOR,
 )
 
+_FEED_SLICE = 1 << 18  # bytes handed to the protocol at a time
+
 if BACKEND == "core":
     from ._core import INFLATER
 else:
@@ -111,10 +113,22 @@ class StreamDecoder:
         return self.protocol.decoder
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
-        """Feed more of the stream; return the events it completed."""
-        self.protocol.receive_data(bytes(data))
-        self.bytes_fed += len(data)
-        events = list(self.protocol.events())
+        """Feed more of the stream; return the events it completed.
+
+        The data goes in slices straight into the protocol's buffer (one copy,
+        as from a socket), so a whole recording never sits there at once.
+        """
+        view = memoryview(data).cast("B")
+        if not view.nbytes:
+            self.protocol.receive_data(b"")  # EOF
+        events: list[Any] = []
+        for start in range(0, view.nbytes, _FEED_SLICE):
+            piece = view[start : start + _FEED_SLICE]
+            with self.protocol.get_buffer(len(piece)) as buf:
+                buf[: len(piece)] = piece
+            self.protocol.buffer_updated(len(piece))
+            events.extend(self.protocol.events())
+        self.bytes_fed += view.nbytes
         self.protocol.data_to_send()
         return events
 
