@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from procs import alive, descendants
 
 from docker_support import docker_client, docker_image  # noqa: F401  (session fixtures)
 from vncenv.error import Error, Timeout, UsageError
@@ -79,33 +80,6 @@ def _host_processes(needles: list[str]) -> dict[int, str]:
     return found
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = {pid}, [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _mine(client) -> list:
     return managed_containers(client, owner_pid=str(os.getpid()))
 
@@ -154,14 +128,14 @@ def test_two_remotes_play_a_killed_one_is_replaced_and_close_leaves_nothing(dock
         pids = set()
         for c in containers:
             c.reload()
-            pids |= _descendants(c.attrs["State"]["Pid"])
+            pids |= descendants(c.attrs["State"]["Pid"], include_self=True)
         pids |= set(_host_processes([c.id for c in containers] + [f"-host-port {p} " for p in ports]))
         assert len(pids) >= 4  # per container at least: docker-init, the runtime, Xvnc
     finally:
         manager.close()
     assert _mine(docker_client) == []
     deadline = time.monotonic() + 20
-    while left := [p for p in pids if _alive(p)]:
+    while left := [p for p in pids if alive(p)]:
         assert time.monotonic() < deadline, {p: _host_processes([""]).get(p) for p in left}
         time.sleep(0.2)
     with pytest.raises(UsageError):

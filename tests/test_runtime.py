@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from procs import alive, descendants
 
 from vncenv.error import Timeout, UsageError
 from vncenv.remotes import build
@@ -118,53 +119,26 @@ def test_sync_mode_rejects_bad_actions(pong_sync):
         rewarder.ping(timeout=10)  # the remote is still serving
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_local_manager_leaves_nothing_after_close():
-    before = _descendants(os.getpid())  # other tests' remotes
+    before = descendants(os.getpid())  # other tests' remotes
     manager = build(2, env_id="ALE/Pong-v5", mode="sync", scale=1)
     remotes = manager.ready(timeout=60)
     assert len(remotes) == 2 and len({r.vnc_port for r in remotes}) == 2
-    started = _descendants(os.getpid()) - before
+    started = descendants(os.getpid()) - before
     assert len(started) >= 4  # two servers, each with its Xvnc
     assert all(manager.health().values())
     manager.close()
     deadline = time.monotonic() + 15
-    while any(_alive(p) for p in started):
-        assert time.monotonic() < deadline, [p for p in started if _alive(p)]
+    while any(alive(p) for p in started):
+        assert time.monotonic() < deadline, [p for p in started if alive(p)]
         time.sleep(0.1)
 
 
 def test_local_manager_replaces_a_dead_remote():
-    before = _descendants(os.getpid())  # other tests' remotes
+    before = descendants(os.getpid())  # other tests' remotes
     with build(1, env_id="ALE/Pong-v5", mode="sync", scale=1) as manager:
         (remote,) = manager.ready(timeout=60)
-        serve_pids = _descendants(os.getpid()) - before
+        serve_pids = descendants(os.getpid()) - before
         for pid in serve_pids:
             os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
@@ -191,13 +165,13 @@ def test_remotes_die_with_a_sigkilled_parent(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout.readline().strip() == "ready"
-        started = _descendants(parent.pid)
+        started = descendants(parent.pid)
         assert len(started) >= 2  # vncenv serve and its Xvnc
         parent.kill()
         parent.wait()
         deadline = time.monotonic() + 15
-        while any(_alive(p) for p in started):
-            assert time.monotonic() < deadline, [p for p in started if _alive(p)]
+        while any(alive(p) for p in started):
+            assert time.monotonic() < deadline, [p for p in started if alive(p)]
             time.sleep(0.1)
     finally:
         if parent.poll() is None:
