@@ -120,6 +120,16 @@ class VNCEnv(gymnasium.Env):
         self._pending_error: str | None = None
         self._reward_count = 0
 
+    @property
+    def vnc(self) -> VNCSession | None:
+        """The live VNC session (None before the first reset or after close)."""
+        return self._vnc
+
+    @property
+    def rewarder(self) -> RewarderClient | None:
+        """The live rewarder connection (None before the first reset or after close)."""
+        return self._rewarder
+
     # -- connection ------------------------------------------------------------
 
     def _connect(self) -> None:
