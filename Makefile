@@ -28,8 +28,12 @@ deps:
 zlib-ng: deps
 	PYTHON=$(PYTHON) ./scripts/build-zlib-ng.sh
 
+# torch==2.13.0 first: pip takes the CPU build on disk for it, and SB3 (a test
+# dependency) then pulls no CUDA packages.
 install: deps zlib-ng
-	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -m pip install -q torch==2.13.0 2>&1 | grep -v -e '^WARNING: Location' -e 'as the .root. user' || true
+	$(PYTHON) -m pip install -q -e '.[test,demo]' 2>&1 | grep -v -e '^WARNING: Location' -e 'as the .root. user' || true
+	$(PYTHON) -c "import vncenv._core" || { echo "the vncenv core did not build"; exit 1; }
 
 # Rebuild the extension in place after editing src/vnccore/.
 build:
