@@ -31,8 +31,10 @@ zlib-ng: deps
 # torch==2.13.0 first: pip takes the CPU build on disk for it, and SB3 (a test
 # dependency) then pulls no CUDA packages.
 install: deps zlib-ng
-	$(PYTHON) -m pip install -q torch==2.13.0 2>&1 | grep -v -e '^WARNING: Location' -e 'as the .root. user' || true
-	$(PYTHON) -m pip install -q -e '.[test,demo]' 2>&1 | grep -v -e '^WARNING: Location' -e 'as the .root. user' || true
+	@mkdir -p build
+	@echo "pip: torch==2.13.0 (CPU), then vncenv[test,demo] (log: build/pip.log)"
+	@$(PYTHON) -m pip install -q torch==2.13.0 >build/pip.log 2>&1 || { cat build/pip.log; exit 1; }
+	@$(PYTHON) -m pip install -q -e '.[test,demo]' >>build/pip.log 2>&1 || { cat build/pip.log; exit 1; }
 	$(PYTHON) -c "import vncenv._core" || { echo "the vncenv core did not build"; exit 1; }
 
 # Rebuild the extension in place after editing src/vnccore/.
