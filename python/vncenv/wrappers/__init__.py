@@ -1,0 +1,1 @@
+"""Gymnasium wrappers for vncenv envs: action adaptors, vision, logging, recording."""
