@@ -10,6 +10,13 @@ character (case-sensitive: ``"a"`` and ``"A"`` differ, as Shift does), an
 X11 name, or a common alias (``"ctrl"``, ``"enter"``, ``"esc"``,
 ``"pageup"``...); names longer than one character are case-insensitive.
 
+Every printable ASCII character also has its X11 name (``"slash"`` is 0x2f,
+``"backslash"`` 0x5c, ``"comma"``, ``"period"``, ``"minus"``, ``"equal"``,
+``"bracketleft"``, ``"semicolon"``, ``"apostrophe"``, ``"grave"``...), which
+is the character's own code point.  (OpenAI Universe's table mapped
+``"slash"`` to backslash; this one is tested character by character.)
+:func:`key_name` is the inverse of :func:`keysym`.
+
 Note: to type ``"A"`` most servers want Shift held as well; the keysym alone
 is what the server's keymap turns into a key code.
 """
@@ -18,12 +25,44 @@ from __future__ import annotations
 
 from ..error import UsageError
 
-__all__ = ["keysym", "KEYSYMS"]
+__all__ = ["keysym", "key_name", "KEYSYMS"]
 
 # fmt: off
 
-# Printable ASCII
+# Printable ASCII (punctuation by its X11 name; each is the character's code point)
 XK_space = 0x0020
+XK_exclam = 0x0021
+XK_quotedbl = 0x0022
+XK_numbersign = 0x0023
+XK_dollar = 0x0024
+XK_percent = 0x0025
+XK_ampersand = 0x0026
+XK_apostrophe = 0x0027
+XK_parenleft = 0x0028
+XK_parenright = 0x0029
+XK_asterisk = 0x002a
+XK_plus = 0x002b
+XK_comma = 0x002c
+XK_minus = 0x002d
+XK_period = 0x002e
+XK_slash = 0x002f
+XK_colon = 0x003a
+XK_semicolon = 0x003b
+XK_less = 0x003c
+XK_equal = 0x003d
+XK_greater = 0x003e
+XK_question = 0x003f
+XK_at = 0x0040
+XK_bracketleft = 0x005b
+XK_backslash = 0x005c
+XK_bracketright = 0x005d
+XK_asciicircum = 0x005e
+XK_underscore = 0x005f
+XK_grave = 0x0060
+XK_braceleft = 0x007b
+XK_bar = 0x007c
+XK_braceright = 0x007d
+XK_asciitilde = 0x007e
 XK_0 = 0x0030
 XK_1 = 0x0031
 XK_2 = 0x0032
@@ -104,6 +143,45 @@ XK_Page_Down = 0xff56
 XK_End = 0xff57
 XK_Insert = 0xff63
 XK_Menu = 0xff67
+XK_Clear = 0xff0b
+XK_Print = 0xff61
+XK_Scroll_Lock = 0xff14
+XK_Sys_Req = 0xff15
+XK_Break = 0xff6b
+XK_Num_Lock = 0xff7f
+
+# Keypad
+XK_KP_Space = 0xff80
+XK_KP_Tab = 0xff89
+XK_KP_Enter = 0xff8d
+XK_KP_Home = 0xff95
+XK_KP_Left = 0xff96
+XK_KP_Up = 0xff97
+XK_KP_Right = 0xff98
+XK_KP_Down = 0xff99
+XK_KP_Page_Up = 0xff9a
+XK_KP_Page_Down = 0xff9b
+XK_KP_End = 0xff9c
+XK_KP_Begin = 0xff9d
+XK_KP_Insert = 0xff9e
+XK_KP_Delete = 0xff9f
+XK_KP_Multiply = 0xffaa
+XK_KP_Add = 0xffab
+XK_KP_Separator = 0xffac
+XK_KP_Subtract = 0xffad
+XK_KP_Decimal = 0xffae
+XK_KP_Divide = 0xffaf
+XK_KP_0 = 0xffb0
+XK_KP_1 = 0xffb1
+XK_KP_2 = 0xffb2
+XK_KP_3 = 0xffb3
+XK_KP_4 = 0xffb4
+XK_KP_5 = 0xffb5
+XK_KP_6 = 0xffb6
+XK_KP_7 = 0xffb7
+XK_KP_8 = 0xffb8
+XK_KP_9 = 0xffb9
+XK_KP_Equal = 0xffbd
 
 # Function keys
 XK_F1 = 0xffbe
@@ -125,16 +203,51 @@ XK_Shift_R = 0xffe2
 XK_Control_L = 0xffe3
 XK_Control_R = 0xffe4
 XK_Caps_Lock = 0xffe5
+XK_Shift_Lock = 0xffe6
 XK_Meta_L = 0xffe7
 XK_Meta_R = 0xffe8
 XK_Alt_L = 0xffe9
 XK_Alt_R = 0xffea
 XK_Super_L = 0xffeb
 XK_Super_R = 0xffec
+XK_Hyper_L = 0xffed
+XK_Hyper_R = 0xffee
 # fmt: on
 
 KEYSYMS: dict[str, int] = {
     "space": XK_space,
+    "exclam": XK_exclam,
+    "quotedbl": XK_quotedbl,
+    "numbersign": XK_numbersign,
+    "dollar": XK_dollar,
+    "percent": XK_percent,
+    "ampersand": XK_ampersand,
+    "apostrophe": XK_apostrophe,
+    "parenleft": XK_parenleft,
+    "parenright": XK_parenright,
+    "asterisk": XK_asterisk,
+    "plus": XK_plus,
+    "comma": XK_comma,
+    "minus": XK_minus,
+    "period": XK_period,
+    "slash": XK_slash,
+    "colon": XK_colon,
+    "semicolon": XK_semicolon,
+    "less": XK_less,
+    "equal": XK_equal,
+    "greater": XK_greater,
+    "question": XK_question,
+    "at": XK_at,
+    "bracketleft": XK_bracketleft,
+    "backslash": XK_backslash,
+    "bracketright": XK_bracketright,
+    "asciicircum": XK_asciicircum,
+    "underscore": XK_underscore,
+    "grave": XK_grave,
+    "braceleft": XK_braceleft,
+    "bar": XK_bar,
+    "braceright": XK_braceright,
+    "asciitilde": XK_asciitilde,
     "0": XK_0,
     "1": XK_1,
     "2": XK_2,
@@ -213,6 +326,43 @@ KEYSYMS: dict[str, int] = {
     "End": XK_End,
     "Insert": XK_Insert,
     "Menu": XK_Menu,
+    "Clear": XK_Clear,
+    "Print": XK_Print,
+    "Scroll_Lock": XK_Scroll_Lock,
+    "Sys_Req": XK_Sys_Req,
+    "Break": XK_Break,
+    "Num_Lock": XK_Num_Lock,
+    "KP_Space": XK_KP_Space,
+    "KP_Tab": XK_KP_Tab,
+    "KP_Enter": XK_KP_Enter,
+    "KP_Home": XK_KP_Home,
+    "KP_Left": XK_KP_Left,
+    "KP_Up": XK_KP_Up,
+    "KP_Right": XK_KP_Right,
+    "KP_Down": XK_KP_Down,
+    "KP_Page_Up": XK_KP_Page_Up,
+    "KP_Page_Down": XK_KP_Page_Down,
+    "KP_End": XK_KP_End,
+    "KP_Begin": XK_KP_Begin,
+    "KP_Insert": XK_KP_Insert,
+    "KP_Delete": XK_KP_Delete,
+    "KP_Multiply": XK_KP_Multiply,
+    "KP_Add": XK_KP_Add,
+    "KP_Separator": XK_KP_Separator,
+    "KP_Subtract": XK_KP_Subtract,
+    "KP_Decimal": XK_KP_Decimal,
+    "KP_Divide": XK_KP_Divide,
+    "KP_0": XK_KP_0,
+    "KP_1": XK_KP_1,
+    "KP_2": XK_KP_2,
+    "KP_3": XK_KP_3,
+    "KP_4": XK_KP_4,
+    "KP_5": XK_KP_5,
+    "KP_6": XK_KP_6,
+    "KP_7": XK_KP_7,
+    "KP_8": XK_KP_8,
+    "KP_9": XK_KP_9,
+    "KP_Equal": XK_KP_Equal,
     "F1": XK_F1,
     "F2": XK_F2,
     "F3": XK_F3,
@@ -230,12 +380,15 @@ KEYSYMS: dict[str, int] = {
     "Control_L": XK_Control_L,
     "Control_R": XK_Control_R,
     "Caps_Lock": XK_Caps_Lock,
+    "Shift_Lock": XK_Shift_Lock,
     "Meta_L": XK_Meta_L,
     "Meta_R": XK_Meta_R,
     "Alt_L": XK_Alt_L,
     "Alt_R": XK_Alt_R,
     "Super_L": XK_Super_L,
     "Super_R": XK_Super_R,
+    "Hyper_L": XK_Hyper_L,
+    "Hyper_R": XK_Hyper_R,
 }
 """Every ``XK_`` constant above, by its X11 name (without ``XK_``)."""
 
@@ -271,6 +424,12 @@ _ALIASES: dict[str, int] = {
     "win": XK_Super_L,
     "cmd": XK_Super_L,
     "capslock": XK_Caps_Lock,
+    "numlock": XK_Num_Lock,
+    "scrolllock": XK_Scroll_Lock,
+    "printscreen": XK_Print,
+    "prtsc": XK_Print,
+    "quoteright": XK_apostrophe,  # X11's deprecated names
+    "quoteleft": XK_grave,
 }
 
 # Lower-case lookup for names of two characters or more.
@@ -286,7 +445,7 @@ def keysym(name: str) -> int:
     * one character: its Latin-1 code point, for printable characters
       (``"a"`` -> 0x61, ``"A"`` -> 0x41, ``" "`` -> 0x20, ``"é"`` -> 0xe9);
     * an X11 name, case-insensitive: ``"Return"``, ``"space"``, ``"Left"``,
-      ``"F5"``, ``"Shift_L"``, ``"Page_Up"``;
+      ``"F5"``, ``"Shift_L"``, ``"Page_Up"``, ``"slash"``, ``"KP_Enter"``;
     * an alias, case-insensitive, ``-`` or ``_`` alike: ``"enter"``,
       ``"esc"``, ``"backspace"``, ``"del"``, ``"pageup"``, ``"pgdn"``,
       ``"ctrl"``, ``"shift"``, ``"alt"``, ``"meta"``, ``"super"``, ``"win"``.
@@ -306,3 +465,33 @@ def keysym(name: str) -> int:
     if value is None:
         raise UsageError(f"unknown key name {name!r}")
     return value
+
+
+# keysym -> name: the first name in KEYSYMS wins (KEYSYMS has one name per keysym).
+_NAME_BY_KEYSYM: dict[int, str] = {}
+for _name, _value in KEYSYMS.items():
+    _NAME_BY_KEYSYM.setdefault(_value, _name)
+del _name, _value
+
+
+def key_name(value: int) -> str:
+    """The name of a keysym, the inverse of :func:`keysym`.
+
+    ``keysym(key_name(k)) == k`` for every keysym it accepts: the X11 name
+    from :data:`KEYSYMS` (``0xff51`` -> ``"Left"``, ``0x2f`` -> ``"slash"``,
+    ``0x61`` -> ``"a"``), else the character itself for printable Latin-1
+    (``0xe9`` -> ``"\u00e9"``).
+
+    :param value: the keysym.
+    :return: its name.
+    :raises UsageError: not an int, or a keysym with no name here.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise UsageError(f"key_name() takes a keysym (int), not {type(value).__name__}")
+    code = value.__index__()
+    name = _NAME_BY_KEYSYM.get(code)
+    if name is not None:
+        return name
+    if 0xA0 <= code <= 0xFF:
+        return chr(code)
+    raise UsageError(f"no name for the keysym {code:#x}")
