@@ -74,3 +74,61 @@ cdef inline void fill_run(uint8_t *tile, Py_ssize_t pitch, int tile_w,
         n -= chunk
         col = 0
         row += 1
+
+
+cdef enum:
+    # a palette32 entry for an index past the palette's end: the byte a real
+    # entry leaves 0.  Rows OR their entries together, so one test after the
+    # loop finds a bad index without a check per pixel.
+    PALETTE_INVALID = 0xFF000000
+
+
+cdef inline uint32_t packed_row(uint8_t *dst, const uint8_t *src, int w, int bits,
+                                const uint32_t *palette32) noexcept nogil:
+    """One row of `bits`-bit palette indices, MSB first (ZRLE packed tiles, Tight's 2 colours).
+
+    Whole source bytes first (their pixels as 4-byte stores), then the rest;
+    the row's last pixel is written with exactly 3 bytes.  Returns the OR of
+    the entries used (PALETTE_INVALID set if an index was out of range).
+    """
+    cdef int per_byte = 8 // bits
+    cdef int mask = (1 << bits) - 1
+    cdef int whole = (w - 1) // per_byte
+    cdef int i, k, col
+    cdef uint8_t byte
+    cdef uint32_t v, marks = 0
+    for i in range(whole):
+        byte = src[i]
+        for k in range(per_byte):
+            v = palette32[(byte >> (8 - bits * (k + 1))) & mask]
+            marks |= v
+            memcpy(dst, &v, 4)
+            dst += 3
+    byte = src[whole]  # holds the rest of the row, the last pixel included
+    for col in range(whole * per_byte, w - 1):
+        v = palette32[(byte >> (8 - bits)) & mask]
+        marks |= v
+        memcpy(dst, &v, 4)
+        byte = <uint8_t>(byte << bits)
+        dst += 3
+    v = palette32[(byte >> (8 - bits)) & mask]
+    store3(dst, v)
+    return marks | v
+
+
+cdef inline uint32_t index_row(uint8_t *dst, const uint8_t *src, int w,
+                               const uint32_t *palette32) noexcept nogil:
+    """One row of 8-bit palette indices (Tight's palette filter, 3-256 colours).
+
+    palette32 has 256 entries; returns the OR of the entries used.
+    """
+    cdef int col
+    cdef uint32_t v, marks = 0
+    for col in range(w - 1):
+        v = palette32[src[col]]
+        marks |= v
+        memcpy(dst, &v, 4)
+        dst += 3
+    v = palette32[src[w - 1]]
+    store3(dst, v)
+    return marks | v

@@ -114,13 +114,15 @@ cdef int decode_tight(UpdateDecoder d, int x, int y, int w, int h,
         src = p + pos
     else:
         read_compact_length(p + pos, length - pos, &n, &size)
-        if d._reserve_scratch(data) != DECODE_OK:
+        # one byte of room past the rect's data: output that stops short of
+        # it proves the stream holds no more, with no second inflate call
+        if d._reserve_scratch(data + 1) != DECODE_OK:
             return DECODE_ERROR
-        rc = vnc_inflate(&d.tight_streams[stream], p + pos + size, n, d.scratch, data, &produced)
+        rc = vnc_inflate(&d.tight_streams[stream], p + pos + size, n, d.scratch, data + 1, &produced)
         if rc == VNC_INFLATE_ERROR:
             snprintf(d.detail, sizeof(d.detail), "corrupt zlib data on stream %d", stream)
             return DECODE_ERROR
-        if rc == VNC_INFLATE_LONG:
+        if rc == VNC_INFLATE_LONG or <Py_ssize_t>produced > data:
             snprintf(d.detail, sizeof(d.detail),
                      "zlib data on stream %d inflates to more than the %zd bytes the rect needs",
                      stream, data)
@@ -144,25 +146,27 @@ cdef int decode_tight(UpdateDecoder d, int x, int y, int w, int h,
 
 cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_t *palette,
                        int colours, const uint8_t *src) noexcept nogil:
-    cdef int row, col, idx
-    cdef Py_ssize_t rowbytes = (w + 7) // 8
-    cdef uint8_t *dst
+    """Palette filter: 1-bit packed rows for 2 colours, a byte a pixel for 3-256."""
+    cdef int row, idx
+    cdef uint32_t palette32[256]
+    cdef uint32_t marks = 0
+    cdef uint8_t *dst = d.fb + y * d.pitch + <Py_ssize_t>x * 3
+    for idx in range(colours):
+        palette32[idx] = pixel32(palette + idx * 3)
+    if colours == 2:
+        for row in range(h):
+            packed_row(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, palette32)
+        return DECODE_OK
+    for idx in range(colours, 256):
+        palette32[idx] = PALETTE_INVALID
     for row in range(h):
-        dst = d.fb + (y + row) * d.pitch + <Py_ssize_t>x * 3
-        for col in range(w):
-            if colours == 2:
-                idx = (src[col >> 3] >> (7 - (col & 7))) & 1
-            else:
-                idx = src[col]
-                if idx >= colours:
-                    snprintf(d.detail, sizeof(d.detail),
-                             "palette index %d >= palette size %d", idx, colours)
-                    return DECODE_ERROR
-            dst[0] = palette[idx * 3]
-            dst[1] = palette[idx * 3 + 1]
-            dst[2] = palette[idx * 3 + 2]
-            dst += 3
-        src += rowbytes if colours == 2 else w
+        marks |= index_row(dst + row * d.pitch, src + <Py_ssize_t>row * w, w, palette32)
+    if marks & PALETTE_INVALID:
+        for idx in range(<int>(<Py_ssize_t>w * h)):  # the first bad index, for the message
+            if src[idx] >= colours:
+                snprintf(d.detail, sizeof(d.detail), "palette index %d >= palette size %d", src[idx], colours)
+                break
+        return DECODE_ERROR
     return DECODE_OK
 
 

@@ -14,42 +14,19 @@ cdef int decode_zrle(UpdateDecoder d, int x, int y, int w, int h,
     cdef size_t bound = tiles * ZRLE_TILE_OVERHEAD + <size_t>w * h * 4
     cdef size_t produced = 0
     cdef int rc
-    if d._reserve_scratch(bound) != DECODE_OK:
+    # one byte of room past the bound: output that stops short of it proves
+    # the stream holds no more, with no second inflate call
+    if d._reserve_scratch(bound + 1) != DECODE_OK:
         return DECODE_ERROR
-    rc = vnc_inflate(&d.zrle_stream, p + 4, length, d.scratch, bound, &produced)
+    rc = vnc_inflate(&d.zrle_stream, p + 4, length, d.scratch, bound + 1, &produced)
     if rc == VNC_INFLATE_ERROR:
         snprintf(d.detail, sizeof(d.detail), "corrupt zlib data (%zu bytes)", length)
         return DECODE_ERROR
-    if rc == VNC_INFLATE_LONG:
+    if rc == VNC_INFLATE_LONG or produced > bound:
         snprintf(d.detail, sizeof(d.detail),
                  "zlib data inflates to more than the %zu bytes its tiles can take", bound)
         return DECODE_ERROR
     return zrle_tiles(d, x, y, w, h, d.scratch, produced)
-
-
-cdef inline void zrle_packed_row(uint8_t *dst, const uint8_t *src, int w, int bits,
-                                 const uint32_t *palette32) noexcept nogil:
-    """One row of a packed-palette tile: `bits`-bit indices, MSB first.
-
-    Whole source bytes first (their pixels as 4-byte stores), then the rest;
-    the row's last pixel is written with exactly 3 bytes.
-    """
-    cdef int per_byte = 8 // bits
-    cdef int mask = (1 << bits) - 1
-    cdef int whole = (w - 1) // per_byte
-    cdef int i, k, col
-    cdef uint8_t byte
-    for i in range(whole):
-        byte = src[i]
-        for k in range(per_byte):
-            memcpy(dst, &palette32[(byte >> (8 - bits * (k + 1))) & mask], 4)
-            dst += 3
-    byte = src[whole]  # holds the rest of the row, the last pixel included
-    for col in range(whole * per_byte, w - 1):
-        memcpy(dst, &palette32[(byte >> (8 - bits)) & mask], 4)
-        byte = <uint8_t>(byte << bits)
-        dst += 3
-    store3(dst, palette32[(byte >> (8 - bits)) & mask])
 
 
 cdef inline int zrle_short(UpdateDecoder d, int tx, int ty) noexcept nogil:
@@ -68,6 +45,7 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
     cdef const uint8_t *palette
     cdef uint8_t byte
     cdef uint32_t palette32[128]
+    cdef uint32_t marks
     ty = y
     while ty < y + h:
         th = y + h - ty
@@ -105,24 +83,22 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                 for idx in range(palette_size):
                     palette32[idx] = pixel32(s + pos + idx * 3)
                 pos += palette_size * 3
-                if palette_size < (1 << bits):  # some indices are invalid: check them first
-                    for row in range(th):
-                        for col in range(tw):
-                            idx = (s[pos + row * rowbytes + (col * bits >> 3)] >> (8 - bits - (col * bits & 7))) & ((1 << bits) - 1)
-                            if idx >= palette_size:
-                                snprintf(d.detail, sizeof(d.detail),
-                                         "palette index %d >= palette size %d in the tile at %d,%d",
-                                         idx, palette_size, tx, ty)
-                                return DECODE_ERROR
+                for idx in range(palette_size, 1 << bits):  # invalid indices: marked entries
+                    palette32[idx] = PALETTE_INVALID
+                marks = 0
                 # a literal `bits` per call lets the compiler specialise the inlined loop
                 for row in range(th):
                     if bits == 1:
-                        zrle_packed_row(tile + row * d.pitch, s + pos, tw, 1, palette32)
+                        marks |= packed_row(tile + row * d.pitch, s + pos, tw, 1, palette32)
                     elif bits == 2:
-                        zrle_packed_row(tile + row * d.pitch, s + pos, tw, 2, palette32)
+                        marks |= packed_row(tile + row * d.pitch, s + pos, tw, 2, palette32)
                     else:
-                        zrle_packed_row(tile + row * d.pitch, s + pos, tw, 4, palette32)
+                        marks |= packed_row(tile + row * d.pitch, s + pos, tw, 4, palette32)
                     pos += rowbytes
+                if marks & PALETTE_INVALID:
+                    snprintf(d.detail, sizeof(d.detail),
+                             "palette index >= palette size %d in the tile at %d,%d", palette_size, tx, ty)
+                    return DECODE_ERROR
             elif sub == 128:  # plain RLE
                 i = 0
                 while i < npix:
