@@ -25,6 +25,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from ..error import UsageError
+from ..spaces import VNCEventSpace
 from .vnc_env import VNCEnv
 
 __all__ = ["VNCVectorEnv"]
@@ -76,7 +77,8 @@ class VNCVectorEnv(gymnasium.vector.VectorEnv):
         if self._sent:
             raise UsageError("recv() the previous send() first")
         ids = list(range(self.num_envs)) if env_ids is None else [int(i) for i in env_ids]
-        actions = np.asarray(actions)
+        if not isinstance(self.single_action_space, VNCEventSpace):
+            actions = np.asarray(actions)  # lists of VNC events stay lists, one per env
         if len(actions) != len(ids):
             raise UsageError(f"{len(actions)} actions for {len(ids)} envs")
         for i, action in zip(ids, actions):

@@ -22,7 +22,9 @@ the next ``reset`` replaces (or reconnects) it.
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
 from typing import Any
 
 import gymnasium
@@ -32,14 +34,17 @@ from gymnasium import spaces
 from ..error import Error, UsageError
 from ..remotes import RemoteManager, build
 from ..rewarder import RewarderClient
-from ..runtimes.gym_core.keymap import keys_for
+from ..runtimes.gym_core.keymap import keymap_for, keys_for
+from ..spaces import PointerEvent, VNCEventSpace
+from ..vnc.keysyms import key_name
 from ..runtimes.metadata import Metadata, decode_strip, strip_height
 from ..vnc.session import VNCSession
 from .registration import frame_size
 
-__all__ = ["VNCEnv", "MODES"]
+__all__ = ["VNCEnv", "MODES", "ACTION_SPACES"]
 
 MODES = ("sync", "realtime")
+ACTION_SPACES = ("game", "vnc")
 _GAME_SPACES: dict[str, tuple[spaces.Space, list[str] | None]] = {}
 
 
@@ -60,11 +65,15 @@ def game_action_space(env_id: str) -> tuple[spaces.Space, list[str] | None]:
 class VNCEnv(gymnasium.Env):
     """A game served over VNC (see the module docstring).
 
+    Every option ``gymnasium.make("vncenv/...", **options)`` takes is here
+    (Universe's ``configure()``, minus what no longer makes sense):
+
     :param env_id: the runtime's env id, e.g. ``"ALE/Pong-v5"`` (the
         registered ``vncenv/...`` ids pass it).
     :param remotes: where the remote comes from: ``1`` (a local process,
         default), ``"docker://1"``, or ``"vnc://HOST:PORT+RPORT?password=PW"``.
-    :param mode: ``"sync"`` or ``"realtime"``.
+    :param mode: ``"sync"`` (lockstep with the runtime, default) or
+        ``"realtime"`` (a fixed schedule at ``fps``).
     :param fps: frames per second of the remote and of realtime steps.
     :param scale: the remote's upscaling of the frames (local/docker remotes).
     :param vnc_kwargs: options for :class:`~vncenv.vnc.session.VNCSession`:
@@ -73,11 +82,29 @@ class VNCEnv(gymnasium.Env):
     :param start_timeout: seconds to wait for a remote to be ready.
     :param step_timeout: seconds a step may wait for its frame and reward.
     :param client_id: a name for this agent (labels Docker remotes for reuse).
-    :param replace_on_crash: replace a dead remote on the next reset.
-    :param render_mode: ``"rgb_array"`` or None.
+    :param replace_on_crash: replace a dead remote on the next reset
+        (False: reconnect to the same one).
+    :param observer: watch only: connect as a rewarder observer and a shared
+        VNC client, send no action and no reset; steps follow ``fps``
+        whatever ``mode`` says (the remote must be running on its own, i.e.
+        in realtime mode).
+    :param ignore_clock_skew: report lags without correcting for the
+        remote's clock skew (measured by rewarder pings).
+    :param disable_action_probes: do not time actions (``lags.action``).
+    :param action_space: ``"game"`` (the game's own Discrete set, default)
+        or ``"vnc"`` (lists of :class:`~vncenv.spaces.KeyEvent` and
+        :class:`~vncenv.spaces.PointerEvent`, see :class:`~vncenv.spaces.VNCEventSpace`).
+    :param record_dir: record every episode there (FBS stream, rewards and
+        actions as JSONL; see :class:`~vncenv.wrappers.recording.EpisodeRecorder`).
+    :param render_mode: ``"rgb_array"``, ``"human"`` (a window on ``$DISPLAY``) or None.
+
+    ``info`` carries ``stats.vnc.updates.{n,pixels,rectangles,bytes}``,
+    ``lags.{observation,action,reward,rewarder_message}`` as ``(lower,
+    upper)`` seconds, ``rewarder.clock_skew``, ``fps`` (steps a second),
+    ``frame_id`` (from the frame's metadata pixels) and, on failure, ``error``.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 60}
 
     def __init__(
         self,
@@ -92,21 +119,41 @@ class VNCEnv(gymnasium.Env):
         step_timeout: float = 10.0,
         client_id: str | None = None,
         replace_on_crash: bool = True,
+        observer: bool = False,
+        ignore_clock_skew: bool = False,
+        disable_action_probes: bool = False,
+        action_space: str = "game",
+        record_dir: str | os.PathLike[str] | None = None,
         render_mode: str | None = None,
     ) -> None:
         if mode not in MODES:
             raise UsageError(f"mode must be one of {MODES}, not {mode!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise UsageError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
+        if render_mode not in (None, "rgb_array", "human"):
+            raise UsageError(f"render_mode must be None, 'rgb_array' or 'human', not {render_mode!r}")
+        if action_space not in ACTION_SPACES:
+            raise UsageError(f"action_space must be one of {ACTION_SPACES}, not {action_space!r}")
+        if observer and mode == "sync" and not str(remotes).startswith("vnc://"):
+            raise UsageError("an observer cannot drive a sync-mode remote: use mode='realtime'")
+        if fps <= 0:
+            raise UsageError(f"fps must be positive, not {fps!r}")
         self.env_id, self.mode, self.fps, self.scale = env_id, mode, float(fps), int(scale)
         self.remotes_spec = remotes
         self.vnc_kwargs = {"encoding": "zrle", **(vnc_kwargs or {})}
         self.start_timeout, self.step_timeout = start_timeout, step_timeout
         self.client_id, self.replace_on_crash, self.render_mode = client_id, replace_on_crash, render_mode
+        self.observer, self.ignore_clock_skew = bool(observer), bool(ignore_clock_skew)
+        self.action_probes = not disable_action_probes
+        self.record_dir = record_dir
         width, height = frame_size(env_id)
         self.picture_shape = (height * self.scale, width * self.scale, 3)
         self.observation_space = spaces.Box(0, 255, self.picture_shape, np.uint8)
-        self.action_space, self._meanings = game_action_space(env_id)
+        game_space, self._meanings = game_action_space(env_id)
+        self.action_space_kind = action_space
+        if action_space == "vnc":
+            self.action_space = VNCEventSpace(self.picture_shape[1], self.picture_shape[0])
+        else:
+            self.action_space = game_space
+        self._keymap = keymap_for(env_id, self._meanings)
         self.metadata = {**self.metadata, "render_fps": self.fps}
         self._manager: RemoteManager | None = None
         self._remote: Any = None
@@ -114,11 +161,18 @@ class VNCEnv(gymnasium.Env):
         self._rewarder: RewarderClient | None = None
         self._last_obs: np.ndarray | None = None
         self._held: frozenset[str] = frozenset()
+        self._held_keysyms: set[int] = set()
         self._next_tick = 0.0
         self._broken: str | None = None
-        self._pending_action = 0
+        self._pending_action: Any = 0
         self._pending_error: str | None = None
         self._reward_count = 0
+        self._sent_ms = 0
+        self._probe: tuple[int, int] | None = None  # (expected action, local ms the keys changed)
+        self._remote_action: int | None = None
+        self._step_times: deque[float] = deque(maxlen=64)
+        self._recorder: Any = None
+        self._window: Any = None
 
     @property
     def vnc(self) -> VNCSession | None:
@@ -150,7 +204,7 @@ class VNCEnv(gymnasium.Env):
                                            **self.vnc_kwargs)  # fmt: skip
         if self._rewarder is None:
             self._rewarder = RewarderClient.connect(r.host, r.rewarder_port, password=r.password,
-                                                    start_timeout=self.start_timeout)  # fmt: skip
+                                                    observer=self.observer, start_timeout=self.start_timeout)  # fmt: skip
         self._broken = None
 
     def _disconnect(self) -> None:
@@ -192,9 +246,27 @@ class VNCEnv(gymnasium.Env):
         self._last_obs = obs
         return obs
 
+    def _skew(self) -> tuple[float, float]:
+        """Bounds on (remote clock - local clock), s; (0, 0) if unknown or ignored."""
+        skew = self._rewarder.clock_skew if self._rewarder is not None else None
+        return (0.0, 0.0) if skew is None or self.ignore_clock_skew else skew
+
+    def _lag_since_remote(self, remote_ms: int, now_ms: int) -> tuple[float, float]:
+        """(lower, upper) s from a remote-clock instant to the local ``now_ms``."""
+        lag = ((now_ms - remote_ms + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # ms, wrap-safe
+        lo, hi = self._skew()
+        return max(0.0, lag / 1000.0 + lo), max(0.0, lag / 1000.0 + hi)
+
+    def _lag_to_remote(self, local_ms: int, remote_ms: int) -> tuple[float, float]:
+        """(lower, upper) s from a local instant to a remote-clock one."""
+        lag = ((remote_ms - local_ms + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+        lo, hi = self._skew()
+        return max(0.0, lag / 1000.0 - hi), max(0.0, lag / 1000.0 - lo)
+
     def _info(self, meta: Metadata | None, rewarder_info: dict[str, Any] | None = None) -> dict[str, Any]:
         assert self._vnc is not None
         stats = self._vnc.stats()
+        now_ms = int(time.time() * 1000)
         info: dict[str, Any] = {
             "stats.vnc.updates.n": stats.updates,
             "stats.vnc.updates.rectangles": stats.rects,
@@ -203,36 +275,58 @@ class VNCEnv(gymnasium.Env):
         }
         if meta is not None:
             info["frame_id"] = meta.frame_id
-            now_ms = int(time.time() * 1000) & 0xFFFFFFFF
-            lag = ((now_ms - meta.time_ms) & 0xFFFFFFFF) / 1000.0
-            skew = self._rewarder.clock_skew if self._rewarder is not None else None
-            if skew is not None:  # remote - local clock, as bounds
-                info["lags.observation"] = (max(0.0, lag + skew[0]), max(0.0, lag + skew[1]))
-            else:
-                info["lags.observation"] = (lag, lag)
+            info["lags.observation"] = self._lag_since_remote(meta.time_ms, now_ms)
         if self._rewarder is not None:
             info["rewarder.clock_skew"] = self._rewarder.clock_skew
+        if len(self._step_times) > 1:
+            span = self._step_times[-1] - self._step_times[0]
+            info["fps"] = (len(self._step_times) - 1) / span if span > 0 else 0.0
         if rewarder_info:
             info["episode_id"] = rewarder_info.get("episode_id")
-            if rewarder_info.get("lags"):
-                info["lags.rewarder_message"] = rewarder_info["lags"]
+            lags = rewarder_info.get("lags") or {}
+            if lags.get("rewarder_message") is not None:
+                msg_lag = lags["rewarder_message"]
+                info["lags.rewarder_message"] = msg_lag if not self.ignore_clock_skew else (msg_lag[0], msg_lag[0])
+            env_info = rewarder_info.get("env_info") or {}
+            if rewarder_info.get("reward_count") and isinstance(env_info.get("time_ms"), int):
+                info["lags.reward"] = self._lag_since_remote(env_info["time_ms"] & 0xFFFFFFFF, now_ms)
+            if isinstance(env_info.get("action"), int):
+                info["remote_action"] = env_info["action"]  # what the runtime last applied
+            self._time_action(env_info, info)
             if rewarder_info.get("text"):
                 info["text"] = rewarder_info["text"]
         return info
+
+    def _time_action(self, env_info: dict[str, Any], info: dict[str, Any]) -> None:
+        """``lags.action``: from our send (sync) or key change (realtime) to the runtime applying it."""
+        if not self.action_probes:
+            return
+        received = env_info.get("action_received_ms")
+        if self.mode == "sync" and isinstance(received, int):
+            info["lags.action"] = self._lag_to_remote(self._sent_ms, received & 0xFFFFFFFF)
+            return
+        action, applied_ms = env_info.get("action"), env_info.get("time_ms")
+        if isinstance(action, int) and isinstance(applied_ms, int):
+            if self._probe is not None and action == self._probe[0]:
+                info["lags.action"] = self._lag_to_remote(self._probe[1], applied_ms & 0xFFFFFFFF)
+                self._probe = None
+            self._remote_action = action
+        if self._probe is not None and int(time.time() * 1000) - self._probe[1] > 1000 * self.step_timeout:
+            self._probe = None  # never applied (another agent's keys?): stop waiting
 
     # -- Gymnasium API -----------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._connect()
-        assert self._rewarder is not None
+        assert self._rewarder is not None and self._vnc is not None
         asked_ms = int(time.time() * 1000)
         self._release_keys()
-        previous = decode_strip(self._vnc.snapshot()) if self._vnc is not None else None
-        self._rewarder.reset(self.env_id, seed=seed, fps=self.fps, timeout=self.start_timeout)
+        previous = decode_strip(self._vnc.snapshot())
+        if not self.observer:
+            self._rewarder.reset(self.env_id, seed=seed, fps=self.fps, timeout=self.start_timeout)
         rewarder_info = self._rewarder.pop()[2]
-        lower = (self._rewarder.clock_skew or (0.0, 0.0))[0]
-        since = (asked_ms + int(lower * 1000)) & 0xFFFFFFFF
+        since = (asked_ms + int(self._skew()[0] * 1000)) & 0xFFFFFFFF
 
         def after_reset(m: Metadata) -> bool:  # drawn after the reset was asked
             newer = previous is None or m.frame_id != previous.frame_id
@@ -240,7 +334,14 @@ class VNCEnv(gymnasium.Env):
 
         screen, meta = self._wait_frame(after_reset, "after the reset")
         self._next_tick = time.monotonic() + 1.0 / self.fps
-        return self._observation(screen), self._info(meta, rewarder_info)
+        self._step_times.clear()
+        self._step_times.append(time.monotonic())
+        obs, info = self._observation(screen), self._info(meta, rewarder_info)
+        if self.record_dir is not None:
+            self._record_begin(seed, info)
+        if self.render_mode == "human":
+            self.render()
+        return obs, info
 
     def step(self, action: Any):
         self.send_action(action)
@@ -256,29 +357,69 @@ class VNCEnv(gymnasium.Env):
             raise UsageError(f"the remote failed ({self._broken}); call reset()")
         if not self.action_space.contains(action):
             raise UsageError(f"action {action!r} is not in {self.action_space}")
-        self._pending_action = int(action)
-        self._pending_error: str | None = None
+        self._pending_action = action
+        self._pending_error = None
+        if self._recorder is not None:
+            self._recorder.log_action(action)
+        if self.observer:
+            return
         try:
-            if self.mode == "sync":
-                self._reward_count = self._rewarder.stats()["received"].get("v0.env.reward", 0)
-                self._rewarder.send_action({"action": self._pending_action}, timeout=self.step_timeout)
+            if self.action_space_kind == "vnc":
+                self._send_events(action)
+            elif self.mode == "sync":
+                self._send_sync({"action": int(action)})
             else:
-                self._press(keys_for(self.env_id, self._meanings, self._pending_action))
+                self._press(keys_for(self.env_id, self._meanings, int(action)))
         except Error as exc:
             self._pending_error = str(exc)
+
+    def _send_sync(self, body: dict[str, Any]) -> None:
+        assert self._rewarder is not None
+        self._reward_count = self._rewarder.stats()["received"].get("v0.env.reward", 0)
+        self._sent_ms = int(time.time() * 1000)
+        self._rewarder.send_action(body, timeout=self.step_timeout)
+
+    def _send_events(self, events: Any) -> None:
+        """A list of VNC events: pointer events over VNC; keys over VNC (realtime)
+        or as the held set in the sync step's ``v0.agent.action``."""
+        assert self._vnc is not None
+        before = frozenset(self._held_keysyms)
+        for event in events:
+            if isinstance(event, PointerEvent):
+                self._vnc.pointer_event(event.x, event.y, event.buttons)
+                continue
+            if self.mode == "realtime":
+                self._vnc.key_event(event.key, event.down)
+            (self._held_keysyms.add if event.down else self._held_keysyms.discard)(event.key)
+        names = {_key_name(k) for k in self._held_keysyms}
+        if self.mode == "sync":
+            self._send_sync({"keys": sorted(names)})
+        elif frozenset(self._held_keysyms) != before:
+            self._start_probe(self._keymap.action(names))
+
+    def _start_probe(self, expected: int) -> None:
+        if self.action_probes and expected != self._remote_action:
+            self._probe = (expected, int(time.time() * 1000))
 
     def receive_step(self, wait_tick: bool = True):
         """Finish the step begun by :meth:`send_action`; a failure ends the episode."""
         try:
             if self._pending_error is not None:
                 raise Error(self._pending_error)
-            if self.mode == "sync":
-                return self._step_sync()
-            return self._step_realtime(wait_tick)
+            if self.mode == "sync" and not self.observer:
+                result = self._step_sync()
+            else:
+                result = self._step_realtime(wait_tick)
         except Error as exc:
             self._broken = str(exc)
             obs = self._last_obs if self._last_obs is not None else np.zeros(self.picture_shape, np.uint8)
-            return obs.copy(), 0.0, False, True, {"error": str(exc)}
+            result = obs.copy(), 0.0, False, True, {"error": str(exc)}
+        self._step_times.append(time.monotonic())
+        if self._recorder is not None:
+            self._recorder.log_step(*result[1:])
+        if self.render_mode == "human":
+            self.render()
+        return result
 
     def _step_sync(self):
         assert self._rewarder is not None
@@ -299,11 +440,14 @@ class VNCEnv(gymnasium.Env):
 
     def _press(self, keys: frozenset[str]) -> None:
         assert self._vnc is not None
+        if keys == self._held:
+            return
         for key in self._held - keys:
             self._vnc.key_event(key, False)
         for key in keys - self._held:
             self._vnc.key_event(key, True)
         self._held = keys
+        self._start_probe(self._keymap.action(set(keys)))
 
     def wait_tick(self) -> int:
         """Sleep until the next realtime tick; return how many ticks were missed."""
@@ -334,14 +478,37 @@ class VNCEnv(gymnasium.Env):
         return self._observation(screen), float(reward), terminated, truncated, out
 
     def _release_keys(self) -> None:
-        if self._vnc is not None and self._held:
+        if self._vnc is not None and not self._vnc.closed:
             for key in self._held:
                 self._vnc.key_event(key, False)
+            for sym in self._held_keysyms:
+                self._vnc.key_event(sym, False)
         self._held = frozenset()
+        self._held_keysyms.clear()
+        self._probe = None
+
+    # -- recording and rendering -----------------------------------------------
+
+    def _record_begin(self, seed: int | None, info: dict[str, Any]) -> None:
+        from ..wrappers.recording import EpisodeRecorder
+
+        if self._recorder is None:
+            self._recorder = EpisodeRecorder(self.record_dir)
+        else:
+            self._recorder.end_episode()
+        meta = {"env_id": self.env_id, "seed": seed, "mode": self.mode, "fps": self.fps,
+                "episode_id": info.get("episode_id"), "frame_id": info.get("frame_id")}  # fmt: skip
+        self._recorder.begin_episode(self._vnc, meta)
 
     def render(self):
         if self.render_mode == "rgb_array":
             return None if self._last_obs is None else self._last_obs.copy()
+        if self.render_mode == "human" and self._last_obs is not None:
+            if self._window is None:
+                from .human import HumanWindow
+
+                self._window = HumanWindow(f"vncenv: {self.env_id}", self._last_obs.shape)
+            self._window.show(self._last_obs)
         return None
 
     def close(self) -> None:
@@ -349,8 +516,22 @@ class VNCEnv(gymnasium.Env):
             self._release_keys()
         except Error:
             pass
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+        if self._window is not None:
+            self._window.close()
+            self._window = None
         self._disconnect()
         if self._manager is not None:
             self._manager.close()
             self._manager = None
         super().close()
+
+
+def _key_name(sym: int) -> str:
+    """The X keysym name the runtime's key map uses ("Left", "space", "a")."""
+    try:
+        return key_name(sym)
+    except UsageError:
+        return f"0x{sym:x}"

@@ -5,7 +5,8 @@ callbacks (reset, action) hand requests to it through a queue.
 
 **realtime** mode steps at ``fps``: each tick reads the keys held on the X
 display, maps them to an action (:mod:`.keymap`), steps, draws, and publishes
-non-zero rewards and ``done``.
+non-zero rewards, ``done``, and a zero reward whenever the action changes
+(the action probe: agents time their key presses by it).
 
 **sync** mode steps only when the agent asks, with the rewarder extension
 message ``v0.agent.action`` whose body is ``{"action": N}`` (an index into the
@@ -13,7 +14,11 @@ env's action space) or ``{"keys": ["Left", "space"]}`` (held keys, mapped as in
 realtime).  Each such message makes exactly one ``env.step``; the frame is
 drawn, then one ``v0.env.reward`` follows with ``info["frame_id"]`` equal to
 the id painted in the frame's metadata pixels, so a client can wait for that
-very frame.  Nothing moves between actions, which makes runs reproducible and
+very frame.
+
+Every reward message's ``info`` has ``frame_id``, ``time_ms`` (the frame's
+draw time, ms since the epoch, remote clock), ``action``, ``terminated`` and
+``truncated``; in sync mode also ``action_received_ms``.  Nothing moves between actions, which makes runs reproducible and
 lets them go faster than real time.
 
 Every drawn frame carries metadata pixels (:mod:`vncenv.runtimes.metadata`)
@@ -107,6 +112,8 @@ class GymCoreRuntime:
         self.geometry = Geometry(frame.shape[1], frame.shape[0], self.scale)
         self.keymap: KeyMap = keymap_for(env_id, _meanings(self.env))
         self.frame_id = 0
+        self.frame_time_ms = 0
+        self._last_action: int | None = None
         self.steps = 0
         self.episode_reward = 0.0
         self._requests: queue.Queue[tuple[str, Any, threading.Event | None, list]] = queue.Queue()
@@ -146,7 +153,7 @@ class GymCoreRuntime:
             action = self.keymap.action({str(k) for k in body["keys"]})
         else:
             raise UsageError('v0.agent.action needs {"action": N} or {"keys": [...]} in sync mode')
-        self._requests.put(("step", action, None, []))
+        self._requests.put(("step", (action, int(time.time() * 1000)), None, []))
 
     # -- the game loop ------------------------------------------------------------
 
@@ -169,7 +176,7 @@ class GymCoreRuntime:
                 break
             if kind == "tick":
                 if self.mode == "realtime":
-                    self._step(self.keymap.action(window.pressed()))
+                    self._step((self.keymap.action(window.pressed()), None))
                     next_tick += period
                     if next_tick < time.monotonic() - 5 * period:  # far behind: do not race to catch up
                         next_tick = time.monotonic()
@@ -189,17 +196,24 @@ class GymCoreRuntime:
                 if done is not None:
                     done.set()
 
-    def _step(self, action: int, always_publish: bool = False) -> None:
+    def _step(self, action_and_time: tuple[int, int | None], always_publish: bool = False) -> None:
+        """One env step.  A reward message follows when there is a reward, the
+        episode ends, the step was asked for (sync), or the action changed
+        (realtime: agents time their key presses by it, the action probe)."""
+        action, received_ms = action_and_time
         _, reward, terminated, truncated, info = self.env.step(action)
         self.steps += 1
         self.episode_reward += float(reward)
         self._draw()
         done = bool(terminated or truncated)
-        if reward or done or always_publish:
-            self.server.publish_reward(
-                float(reward), done=done, info={"frame_id": self.frame_id, "terminated": bool(terminated),
-                                                "truncated": bool(truncated), "action": int(action)},
-            )  # fmt: skip
+        changed = action != self._last_action
+        self._last_action = action
+        if reward or done or always_publish or changed:
+            env_info = {"frame_id": self.frame_id, "time_ms": self.frame_time_ms, "terminated": bool(terminated),
+                        "truncated": bool(truncated), "action": int(action)}  # fmt: skip
+            if received_ms is not None:
+                env_info["action_received_ms"] = received_ms
+            self.server.publish_reward(float(reward), done=done, info=env_info)
         if done:
             with self.server.resetting():
                 self.env.reset()
@@ -235,7 +249,8 @@ class GymCoreRuntime:
         if self.scale > 1:
             frame = np.repeat(np.repeat(frame, self.scale, axis=0), self.scale, axis=1)
         self.frame_id += 1
+        self.frame_time_ms = int(time.time() * 1000)
         g = self.geometry
         self.window.show(frame)
-        self.window.show(encode_strip(g.width, self.frame_id, int(time.time() * 1000)), 0, g.picture_height)
+        self.window.show(encode_strip(g.width, self.frame_id, self.frame_time_ms), 0, g.picture_height)
         self.window.sync()
