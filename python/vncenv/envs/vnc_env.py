@@ -375,7 +375,7 @@ class VNCEnv(gymnasium.Env):
 
     def _send_sync(self, body: dict[str, Any]) -> None:
         assert self._rewarder is not None
-        self._reward_count = self._rewarder.stats()["received"].get("v0.env.reward", 0)
+        self._reward_count = self._rewarder.received("v0.env.reward")
         self._sent_ms = int(time.time() * 1000)
         self._rewarder.send_action(body, timeout=self.step_timeout)
 
@@ -423,11 +423,7 @@ class VNCEnv(gymnasium.Env):
 
     def _step_sync(self):
         assert self._rewarder is not None
-        before = self._reward_count
-        self._rewarder.wait_for(
-            lambda c: c.stats()["received"].get("v0.env.reward", 0) > before or c.error is not None,
-            timeout=self.step_timeout, poll=0.0002,
-        )  # fmt: skip
+        self._rewarder.wait_received("v0.env.reward", self._reward_count, timeout=self.step_timeout)
         reward, done, info = self._rewarder.pop()
         env_info = info.get("env_info") or {}
         if "frame_id" not in env_info:

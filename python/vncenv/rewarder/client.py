@@ -121,6 +121,7 @@ class RewarderClient:
         self.buffer = RewardBuffer()
         self._factory = MessageFactory()
         self._cond = threading.Condition()
+        self._count_waiters = 0  # threads in wait_received()
         self._state = "new"  # new, connecting, connected, reconnecting, failed, closed
         self._error: Error | None = None
         self._connections = 0
@@ -277,6 +278,34 @@ class RewarderClient:
                 raise ConnectionClosed(f"rewarder {self.uri}: connection lost while sending an action: {exc}") from None
 
         shared_loop.run(send(), timeout, what=f"rewarder action to {self.uri}")
+
+    def received(self, method: str) -> int:
+        """How many ``method`` messages were received and handled so far."""
+        with self._cond:
+            return self._received.get(method, 0)
+
+    def wait_received(self, method: str, more_than: int, timeout: float = 10.0) -> int:
+        """Block until more than ``more_than`` ``method`` messages were handled; returns the count.
+
+        :raises vncenv.error.Timeout: not within ``timeout`` s.
+        :raises vncenv.error.Error: the client failed or closed meanwhile.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._count_waiters += 1
+            try:
+                while (n := self._received.get(method, 0)) <= more_than:
+                    if self._error is not None:
+                        raise self._error
+                    if self._state == "closed":
+                        raise ConnectionClosed(f"rewarder {self.uri}: client closed")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise Timeout(f"rewarder {self.uri}: no {method} within {timeout} s")
+                    self._cond.wait(left)
+                return n
+            finally:
+                self._count_waiters -= 1
 
     def wait_for(self, predicate: Any, timeout: float = 10.0, poll: float = 0.005) -> None:
         """Poll ``predicate(self)`` until it is true (for tests and tools).
@@ -475,13 +504,17 @@ class RewarderClient:
                     continue
                 if self._log is not None:
                     self._log.write("recv", frame, recv_time)
-                with self._cond:
-                    self._received[msg.method] += 1
                 if msg.method == "v0.connection.close":
+                    with self._cond:
+                        self._received[msg.method] += 1
                     close_message = msg.body["message"]
                     logger.warning("rewarder %s closes the connection: %s", self.name, close_message)
                     break
                 self._dispatch(msg, recv_time)
+                with self._cond:  # counted once handled: a waiter woken by it finds it in the buffer
+                    self._received[msg.method] += 1
+                    if self._count_waiters:
+                        self._cond.notify_all()
                 if msg.method == "v0.env.describe" and calibration is None:
                     self._ready_now()
                     calibration = asyncio.get_running_loop().create_task(self._calibrate(ws))
