@@ -29,6 +29,36 @@ What other writers do, and what the reader accepts:
 * A recording cut short (a killed recorder) ends in a partial block; the
   reader yields the complete blocks and sets :attr:`FBSReader.truncated`.
 
+Recordings that start in the middle of a session
+------------------------------------------------
+
+:class:`FBSWriter` under ``VNCSession(record=...)`` records the server's
+bytes verbatim from the banner on.  That cannot work for a file that starts
+mid-session (one per episode): ZRLE keeps one zlib stream for the whole
+connection and Tight four, never reset by TigerVNC, so the server's later
+bytes refer to a compression history a fresh decoder does not have (they do
+not even start with a zlib header).  :class:`FBSFrameRecorder` therefore
+writes a *synthesized* server stream that a fresh client decodes to exactly
+the session's framebuffer after every update:
+
+* a prologue: ``RFB 003.008``, security type None, SecurityResult OK, a
+  ServerInit with the session's size, the canonical pixel format (the one
+  every update is in: the client always asks for it, and
+  :class:`vncenv.decode.StreamDecoder` decodes in it whatever a ServerInit
+  says) and the desktop name, and a FramebufferUpdate with one rect of the
+  whole current picture (plus the cursor shape, if the session has one),
+  ZRLE on the file's own zlib stream (Raw would cost 4 bytes a pixel, 8 MB
+  per episode at 1920x1080);
+* then one FramebufferUpdate per update the session decodes: the regions that
+  changed (a bounding box per 64-row band), ZRLE-encoded on the file's own
+  zlib stream, a DesktopSize rect first when the size changed, and a Cursor
+  rect when the cursor shape changed; an update that changed nothing is an
+  update with no rects, so the file holds as many updates as the session got.
+  Bell and ServerCutText are written as they come.
+
+Each of those messages is one FBS block, so a cut-short file ends at an
+update boundary: everything :class:`FBSReader` yields decodes.
+
 Everything here is pure Python; importing this module starts nothing.
 """
 
@@ -42,16 +72,22 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
-from typing import BinaryIO, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 from ..error import ProtocolError, UsageError
+from .constants import CANONICAL_PIXEL_FORMAT, Encoding, SecurityType, ServerMsg
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "MAGIC",
     "DEFAULT_MAX_BLOCK",
     "FBSWriter",
     "FBSReader",
+    "FBSFrameRecorder",
     "FBSReplayServer",
     "read_fbs",
 ]
@@ -306,6 +342,205 @@ def read_fbs(path_or_file: PathOrFile, *, max_block: int = DEFAULT_MAX_BLOCK) ->
     """All complete blocks of a recording as a list of ``(timestamp_ms, data)``."""
     with FBSReader(path_or_file, max_block=max_block) as reader:
         return list(reader)
+
+
+# --------------------------------------------------------------------------
+# Self-contained recordings that start mid-session (see the module docstring)
+
+_ZRLE_TILE = 64
+_BAND = 64  # rows per band of the change search
+_RECT_HEADER = struct.Struct(">HHHHi")
+
+
+def _rect_header(x: int, y: int, w: int, h: int, encoding: int) -> bytes:
+    return _RECT_HEADER.pack(x, y, w, h, encoding)
+
+
+def _update_header(nrects: int) -> bytes:
+    return struct.pack(">BxH", ServerMsg.FRAMEBUFFER_UPDATE, nrects)
+
+
+def _server_init(width: int, height: int, name: str) -> bytes:
+    """A 3.8 server's side of a handshake with security None, up to ServerInit.
+
+    The ServerInit carries the canonical pixel format: the format the
+    updates that follow are in.
+    """
+    raw_name = name.encode("utf-8")
+    return b"".join(
+        (
+            b"RFB 003.008\n",
+            bytes([1, SecurityType.NONE]),  # one security type: None
+            _U32.pack(0),  # SecurityResult: OK
+            struct.pack(">HH", width, height),
+            CANONICAL_PIXEL_FORMAT,
+            _U32.pack(len(raw_name)),
+            raw_name,
+        )
+    )
+
+
+def _cursor_rect(np: Any, cursor: tuple[Any, int, int]) -> bytes:
+    """A Cursor pseudo-rect from a decoder's ``(rgba, hotspot_x, hotspot_y)``."""
+    rgba, hot_x, hot_y = cursor
+    h, w = rgba.shape[:2]
+    rgbx = np.zeros((h, w, 4), np.uint8)
+    rgbx[:, :, :3] = rgba[:, :, :3]
+    mask = np.packbits(rgba[:, :, 3] == 255, axis=1) if w and h else np.zeros((h, 0), np.uint8)
+    return _rect_header(hot_x, hot_y, w, h, Encoding.CURSOR) + rgbx.tobytes() + mask.tobytes()
+
+
+def _zrle_tiles(pixels: "np.ndarray") -> bytes:
+    """The (uncompressed) ZRLE tiles of ``pixels``: solid tiles as such, the others raw."""
+    h, w = pixels.shape[:2]
+    parts = []
+    for ty in range(0, h, _ZRLE_TILE):
+        for tx in range(0, w, _ZRLE_TILE):
+            tile = pixels[ty : ty + _ZRLE_TILE, tx : tx + _ZRLE_TILE]
+            first = tile[0, 0]
+            if (tile == first).all():
+                parts.append(b"\x01" + first.tobytes())
+            else:
+                parts.append(b"\x00" + tile.tobytes())
+    return b"".join(parts)
+
+
+def _changed_boxes(np: Any, before: "np.ndarray", after: "np.ndarray") -> list[tuple[int, int, int, int]]:
+    """Bounding boxes ``(x, y, w, h)`` of the pixels that differ, one per 64-row band."""
+    height, width = before.shape[:2]
+    # bytes compared as (H, W * 3): contiguous reductions only (an any() over
+    # the channel axis of (H, W, 3) would be 50x slower)
+    changed = before.reshape(height, width * 3) != after.reshape(height, width * 3)
+    rows = np.flatnonzero(changed.any(axis=1))
+    boxes = []
+    for band in np.unique(rows // _BAND).tolist():
+        y0 = band * _BAND
+        sub = changed[y0 : y0 + _BAND]
+        ys = np.flatnonzero(sub.any(axis=1))
+        xs = np.flatnonzero(sub.any(axis=0)) // 3
+        boxes.append((int(xs[0]), y0 + int(ys[0]), int(xs[-1]) + 1 - int(xs[0]), int(ys[-1]) + 1 - int(ys[0])))
+    return boxes
+
+
+class FBSFrameRecorder:
+    """Record a session's framebuffer states as a self-contained FBS file.
+
+    The file is a synthesized server stream (see the module docstring): it
+    starts with a handshake and the whole picture ``frame``, and each
+    :meth:`update` appends one FramebufferUpdate that takes a fresh decoder
+    from the previous state to the new one.  Decoded with
+    :class:`vncenv.decode.StreamDecoder`, the file's framebuffer after its
+    ``k``-th update equals the frame given to the ``k``-th call (the prologue
+    being the 0th), bit for bit, whatever encoding the live session used.
+
+    Not thread-safe: :class:`~vncenv.vnc.session.VNCSession` calls it under
+    its lock.  Each message is one FBS block written with one ``write``.
+
+    :param path_or_writer: a path, or an :class:`FBSWriter` (closed by :meth:`close`).
+    :param frame: the current picture, ``(H, W, 3)`` uint8 RGB.
+    :param name: the desktop name for the ServerInit.
+    :param cursor: the current cursor, ``(rgba, hotspot_x, hotspot_y)``, or None.
+    :param compress_level: zlib level of the file's ZRLE stream (1 = fast).
+    :param fsync: fsync every block (see :class:`FBSWriter`).
+    """
+
+    def __init__(
+        self,
+        path_or_writer: PathOrFile | FBSWriter,
+        frame: "np.ndarray",
+        *,
+        name: str = "",
+        cursor: tuple[Any, int, int] | None = None,
+        compress_level: int = 1,
+        fsync: bool = False,
+    ) -> None:
+        import numpy as np
+
+        self._np = np
+        if not (isinstance(compress_level, int) and 0 <= compress_level <= 9):
+            raise UsageError(f"compress_level must be an int in 0..9, not {compress_level!r}")
+        if getattr(frame, "ndim", 0) != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise UsageError(f"frame must be an (H, W, 3) uint8 array, not {getattr(frame, 'shape', frame)!r}")
+        height, width = frame.shape[:2]
+        if not (0 < width <= 0xFFFF and 0 < height <= 0xFFFF):
+            raise UsageError(f"a framebuffer of {width}x{height} cannot be recorded")
+        #: the file's path (None when given a writer or a file object)
+        self.path: str | None = os.fspath(path_or_writer) if _is_path(path_or_writer) else None  # type: ignore[arg-type]
+        if isinstance(path_or_writer, FBSWriter):
+            self._writer = path_or_writer
+        else:
+            self._writer = FBSWriter(path_or_writer, fsync=fsync)
+        self._zlib = zlib.compressobj(compress_level)
+        self._prev = np.array(frame, dtype=np.uint8, order="C")
+        self.updates = 0  # FramebufferUpdates written after the prologue's
+        self.closed = False
+        try:
+            self._writer.write(_server_init(width, height, name))
+            rects = [self._zrle_rect(0, 0, self._prev)]
+            if cursor is not None:
+                rects.append(_cursor_rect(np, cursor))
+            self._writer.write(_update_header(len(rects)) + b"".join(rects))
+        except BaseException:
+            self._writer.close()
+            raise
+
+    @property
+    def blocks(self) -> int:
+        return self._writer.blocks
+
+    @property
+    def bytes(self) -> int:
+        return self._writer.bytes
+
+    def _zrle_rect(self, x: int, y: int, pixels: "np.ndarray") -> bytes:
+        h, w = pixels.shape[:2]
+        data = self._zlib.compress(_zrle_tiles(pixels)) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+        return _rect_header(x, y, w, h, Encoding.ZRLE) + _U32.pack(len(data)) + data
+
+    def update(self, frame: "np.ndarray", cursor: tuple[Any, int, int] | None = None) -> None:
+        """Append one FramebufferUpdate that brings the file's picture to ``frame``.
+
+        :param cursor: a new cursor shape to record (give it only when it changed).
+        """
+        if self.closed:
+            raise UsageError("update() on a closed FBSFrameRecorder")
+        np = self._np
+        prev = self._prev
+        rects = []
+        if frame.shape != prev.shape:
+            height, width = frame.shape[:2]
+            rects.append(_rect_header(0, 0, width, height, Encoding.DESKTOP_SIZE))
+            rects.append(self._zrle_rect(0, 0, frame))
+            self._prev = prev = np.array(frame, dtype=np.uint8, order="C")
+        else:
+            for x, y, w, h in _changed_boxes(np, prev, frame):
+                region = frame[y : y + h, x : x + w]
+                rects.append(self._zrle_rect(x, y, region))
+                prev[y : y + h, x : x + w] = region
+        if cursor is not None:
+            rects.append(_cursor_rect(np, cursor))
+        self._writer.write(_update_header(len(rects)) + b"".join(rects))
+        self.updates += 1
+
+    def bell(self) -> None:
+        """Append a Bell message."""
+        self._writer.write(bytes([ServerMsg.BELL]))
+
+    def cut_text(self, data: bytes) -> None:
+        """Append a ServerCutText message carrying ``data`` (Latin-1 bytes)."""
+        self._writer.write(struct.pack(">B3xI", ServerMsg.SERVER_CUT_TEXT, len(data)) + bytes(data))
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self._writer.close()
+
+    def __enter__(self) -> "FBSFrameRecorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class FBSReplayServer:

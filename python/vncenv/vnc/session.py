@@ -9,10 +9,17 @@ consistent snapshots and send input events.
 Locks: ``_lock`` guards the protocol's receive side and the framebuffer, so a
 snapshot never sees half an update; ``_send_lock`` serialises writes to the
 socket, so input events never wait for a decode.
+
+Two kinds of recording: ``record=`` keeps the server's bytes verbatim from
+the banner on (the whole connection); :meth:`VNCSession.record_to` starts a
+self-contained file at any update boundary, one per episode (see
+:class:`vncenv.vnc.fbs.FBSFrameRecorder`), written by the reader thread under
+``_lock`` right after each update decodes.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -113,8 +120,11 @@ class VNCSession:
         self._closed = False
         self._keep_last_frame = keep_last_frame
         self._last_frame: np.ndarray | None = None
+        self._frame_recorder: Any = None  # an FBSFrameRecorder, see record_to()
         self.error: Error | None = None
         self.cut_text: str | None = None
+        #: why the last :meth:`record_to` recording stopped on its own (a write error), or None.
+        self.record_error: Exception | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -185,6 +195,9 @@ class VNCSession:
         with self._lock:
             self._closed = True
             self._changed.notify_all()
+            frame_recorder, self._frame_recorder = self._frame_recorder, None
+        if frame_recorder is not None:
+            frame_recorder.close()
 
     def __enter__(self) -> VNCSession:
         return self
@@ -247,6 +260,8 @@ class VNCSession:
                 stats.last_update_time = time.time()
                 if self._keep_last_frame:
                     self._copy_last_frame()
+                if self._frame_recorder is not None:
+                    self._record_frame(event)
                 if not self._closing:
                     protocol.request_update(incremental=True)
                 notify = True
@@ -255,8 +270,12 @@ class VNCSession:
                 notify = True
             elif isinstance(event, ev.Bell):
                 self._stats.bells += 1
+                if self._frame_recorder is not None:
+                    self._record_call(self._frame_recorder.bell)
             elif isinstance(event, ev.ServerCutText):
                 self.cut_text = event.text
+                if self._frame_recorder is not None:
+                    self._record_call(self._frame_recorder.cut_text, event.data)
             elif isinstance(event, ev.ConnectionClosed):
                 self._closed = True
                 if not self._ready:
@@ -266,6 +285,23 @@ class VNCSession:
         if notify and self._waiters:
             self._changed.notify_all()
         return False
+
+    def _record_frame(self, event: ev.FramebufferUpdate) -> None:
+        """Append the update just decoded to the :meth:`record_to` file (``_lock`` held)."""
+        cursor = self._protocol.decoder.cursor if event.cursor_changed else None
+        self._record_call(self._frame_recorder.update, self._protocol.framebuffer.array, cursor)
+
+    def _record_call(self, method: Any, *args: Any) -> None:
+        """Call a recorder method; a failure (disk full ...) stops the recording, not the session."""
+        try:
+            method(*args)
+        except Exception as exc:
+            self.record_error = exc
+            recorder, self._frame_recorder = self._frame_recorder, None
+            try:
+                recorder.close()
+            except Exception:
+                pass
 
     def _copy_last_frame(self) -> None:
         array = self._protocol.framebuffer.array
@@ -384,6 +420,68 @@ class VNCSession:
             return SessionStats(
                 s.updates, s.rects, s.bytes, s.pixels, s.bells, s.last_update_time, s.connected_time, dict(s.extra)
             )
+
+    # -- recording ----------------------------------------------------------------
+
+    def record_to(
+        self,
+        path: str | os.PathLike[str] | None,
+        *,
+        compress_level: int = 1,
+        fsync: bool = False,
+    ) -> int | None:
+        """Start recording a self-contained FBS file at the current update, or stop.
+
+        The file (see :class:`vncenv.vnc.fbs.FBSFrameRecorder`) opens with a
+        handshake and the current picture, and gets one FramebufferUpdate per
+        update this session decodes from now on; decoded on its own it gives
+        exactly this session's framebuffer after each of them.  A recording
+        already running is closed first, so consecutive calls cut a session
+        into consecutive files with no update lost or repeated.  The switch
+        happens under the session's lock, between two updates.
+
+        A write error stops the recording (the session goes on) and is kept
+        in :attr:`record_error`.
+
+        :param path: where to write (created or truncated), or None to stop.
+        :param compress_level: zlib level of the file's ZRLE data.
+        :param fsync: fsync each block (survives a machine crash, not just a killed process).
+        :return: the session's update count (:attr:`update_count`) at the
+            switch: the file's first picture includes that many updates, and
+            so does the last picture of the file it stops.  Stopping with
+            nothing recording returns None.
+        :raises vncenv.error.UsageError: the handshake has not finished.
+        :raises OSError: the file cannot be created.
+        """
+        from .fbs import FBSFrameRecorder
+
+        if path is not None and not self._ready:
+            raise UsageError("record_to() needs a connected session (the handshake has not finished)")
+        with self._lock:
+            old, self._frame_recorder = self._frame_recorder, None
+            count: int | None = self._stats.updates
+            if old is not None:
+                old.close()
+            elif path is None:
+                count = None
+            if path is not None:
+                self.record_error = None
+                decoder = self._protocol.decoder
+                self._frame_recorder = FBSFrameRecorder(
+                    path,
+                    self._protocol.framebuffer.array,
+                    name=self._protocol.name or "",
+                    cursor=decoder.cursor if decoder is not None else None,
+                    compress_level=compress_level,
+                    fsync=fsync,
+                )
+        return count
+
+    @property
+    def recording(self) -> str | None:
+        """The path :meth:`record_to` is writing, or None."""
+        recorder = self._frame_recorder
+        return None if recorder is None else recorder.path
 
     # -- input ------------------------------------------------------------------
 
