@@ -7,6 +7,7 @@ render modes, and Gymnasium's own wrappers on our envs.
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import gymnasium
 import numpy as np
@@ -224,3 +225,46 @@ def test_sb3_ppo_trains_for_2000_steps():
         assert env.action_space.contains(int(action))
     finally:
         env.close()
+
+
+def test_record_dir_option_records_each_episode(tmp_path):
+    from vncenv.wrappers.recording import episode_dirs, read_frames, read_jsonl
+
+    env = gymnasium.make("vncenv/Pong-v0", record_dir=str(tmp_path))
+    try:
+        last = []
+        for seed in (0, 1):
+            obs, _ = env.reset(seed=seed)
+            for _ in range(12):
+                obs, *_ = env.step(env.action_space.sample())
+            last.append(obs)
+    finally:
+        env.close()
+    dirs = [Path(d) for d in episode_dirs(tmp_path)]
+    assert len(dirs) == 2
+    for d, obs in zip(dirs, last):
+        assert len(read_jsonl(d / "actions.jsonl")) == 12
+        assert len(read_jsonl(d / "rewards.jsonl")) == 12
+        frames = [picture for _, picture in read_frames(d / "vnc.fbs")]
+        assert len(frames) >= 12
+        assert any(np.array_equal(f[: obs.shape[0]], obs) for f in frames)
+
+
+def test_discrete_adaptors_drive_a_vnc_action_env():
+    from vncenv.wrappers import ClickGrid, DiscreteToFixedKeys
+
+    env = DiscreteToFixedKeys(gymnasium.make("vncenv/Pong-v0", action_space="vnc"), ["", "Right", "Left", "Right+space"])
+    try:
+        env.reset(seed=0)
+        applied = [env.step(a)[4]["remote_action"] for a in (1, 2, 3, 0)]
+        assert applied == [2, 3, 4, 0]  # RIGHT, LEFT, RIGHTFIRE, NOOP
+    finally:
+        env.close()
+    grid = ClickGrid(gymnasium.make("vncenv/Pong-v0", action_space="vnc"), step=20)
+    try:
+        grid.reset(seed=0)
+        assert grid.action_space.n == len(grid.points) == 8 * 10
+        _, _, _, truncated, info = grid.step(5)
+        assert not truncated and "error" not in info
+    finally:
+        grid.close()
