@@ -56,17 +56,17 @@ class VNCVectorEnv(gymnasium.vector.VectorEnv):
         self.render_mode = kwargs.get("render_mode")
         self._needs_reset = np.zeros(num_envs, dtype=bool)
         self._sent: list[int] = []
-        self._obs = np.zeros((num_envs, *self.single_observation_space.shape), np.uint8)
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         seeds = _seeds(seed, self.num_envs)
-        infos: dict[str, Any] = {}
+        obs = np.empty((self.num_envs, *self.single_observation_space.shape), np.uint8)
+        infos = []
         for i, env in enumerate(self.envs):
-            obs, info = env.reset(seed=seeds[i], options=options)
-            self._obs[i] = obs
-            infos = self._add_info(infos, info, i)
+            o, info = env.reset(seed=seeds[i], options=options)
+            obs[i] = o
+            infos.append(info)
         self._needs_reset[:] = False
-        return self._obs.copy(), infos
+        return obs, batch_infos(infos)
 
     def step(self, actions: Any):
         self.send(actions)
@@ -92,11 +92,11 @@ class VNCVectorEnv(gymnasium.vector.VectorEnv):
         if not ids:
             raise UsageError("send() first")
         n = len(ids)
-        obs = np.zeros((n, *self.single_observation_space.shape), np.uint8)
+        obs = np.empty((n, *self.single_observation_space.shape), np.uint8)
         rewards = np.zeros(n, np.float64)
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
-        infos: dict[str, Any] = {}
+        infos: list[dict[str, Any]] = []
         realtime = [i for i in ids if not self._needs_reset[i] and self.envs[i].mode == "realtime"]
         if realtime:  # one shared tick for the batch
             lost = max(self.envs[i].wait_tick() for i in realtime)
@@ -105,18 +105,22 @@ class VNCVectorEnv(gymnasium.vector.VectorEnv):
             if self._needs_reset[i]:
                 try:
                     o, info = env.reset()
+                    obs[k] = o
                     r, te, tr = 0.0, False, False
                 except Exception as exc:  # a remote that cannot come back: report, retry next step
-                    o, r, te, tr, info = self._obs[i], 0.0, False, True, {"error": str(exc)}
+                    if env._last_obs is not None:
+                        obs[k] = env._last_obs
+                    else:
+                        obs[k] = 0
+                    r, te, tr, info = 0.0, False, True, {"error": str(exc)}
             else:
-                o, r, te, tr, info = env.receive_step(wait_tick=False)
+                _, r, te, tr, info = env.receive_step(wait_tick=False, out=obs[k])  # fills obs[k]
                 if env.mode == "realtime":
                     info["throttle.frames_lost"] = lost
             self._needs_reset[i] = te or tr
-            self._obs[i] = o
-            obs[k], rewards[k], terminated[k], truncated[k] = o, r, te, tr
-            infos = self._add_info(infos, info, k)
-        return obs, rewards, terminated, truncated, infos
+            rewards[k], terminated[k], truncated[k] = r, te, tr
+            infos.append(info)
+        return obs, rewards, terminated, truncated, batch_infos(infos)
 
     def render(self):
         return tuple(env.render() for env in self.envs)
@@ -152,3 +156,43 @@ def _seeds(seed: int | Sequence[int | None] | None, n: int) -> list[int | None]:
     if len(seeds) != n:
         raise UsageError(f"{len(seeds)} seeds for {n} envs")
     return seeds
+
+
+def batch_infos(infos: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-env infos as one dict of arrays with ``_key`` masks (Gymnasium's layout).
+
+    Numbers give arrays of their type (zeros where absent), arrays a stacked
+    array, dicts a nested batch, anything else an object array (None where absent).
+    """
+    n = len(infos)
+    present: dict[str, list[int]] = {}
+    for k, info in enumerate(infos):
+        for key in info:
+            present.setdefault(key, []).append(k)
+    out: dict[str, Any] = {}
+    for key, ks in present.items():
+        first = infos[ks[0]][key]
+        everyone = len(ks) == n
+        if isinstance(first, dict):
+            array: Any = batch_infos([infos[k].get(key, {}) for k in range(n)])
+        elif type(first) in (int, float, bool) or isinstance(first, np.number):
+            if everyone:
+                array = np.array([info[key] for info in infos], dtype=type(first))
+            else:
+                array = np.zeros(n, dtype=type(first))
+                array[ks] = [infos[k][key] for k in ks]
+        elif isinstance(first, np.ndarray):
+            array = np.zeros((n, *first.shape), dtype=first.dtype)
+            for k in ks:
+                array[k] = infos[k][key]
+        else:
+            array = np.empty(n, dtype=object)  # None where absent
+            for k in ks:
+                array[k] = infos[k][key]
+        if everyone:
+            mask = np.ones(n, dtype=np.bool_)
+        else:
+            mask = np.zeros(n, dtype=np.bool_)
+            mask[ks] = True
+        out[key], out[f"_{key}"] = array, mask
+    return out

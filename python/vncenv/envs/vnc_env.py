@@ -173,6 +173,7 @@ class VNCEnv(gymnasium.Env):
         self._step_times: deque[float] = deque(maxlen=64)
         self._recorder: Any = None
         self._window: Any = None
+        self._strip = np.empty((strip_height(self.picture_shape[1]), self.picture_shape[1], 3), np.uint8)
 
     @property
     def vnc(self) -> VNCSession | None:
@@ -219,18 +220,36 @@ class VNCEnv(gymnasium.Env):
 
     # -- frames ----------------------------------------------------------------
 
-    def _wait_frame(self, done: Any, what: str) -> tuple[np.ndarray, Metadata]:
-        """The first complete frame whose metadata satisfies ``done(meta)``."""
+    def _check_screen(self) -> None:
         assert self._vnc is not None
+        h, w, _ = self.picture_shape
+        expected = (w, h + strip_height(w))
+        if (self._vnc.width, self._vnc.height) != expected:
+            raise Error(f"the remote shows {self._vnc.width}x{self._vnc.height}, expected {expected[0]}x{expected[1]}")
+
+    def _wait_frame(self, done: Any, what: str, out: np.ndarray | None = None) -> tuple[np.ndarray, Metadata]:
+        """The first complete frame whose metadata satisfies ``done(meta)``.
+
+        Its picture is copied once, into ``out`` (a new array by default)."""
+        assert self._vnc is not None
+        self._check_screen()
+        out = np.empty(self.picture_shape, np.uint8) if out is None else out
+        found: list[Metadata | None] = [None]
+
+        def accept(strip: np.ndarray) -> bool:
+            found[0] = meta = decode_strip(strip)
+            return meta is not None and done(meta)
+
         deadline = time.monotonic() + self.step_timeout
         while True:
-            screen, seen = self._vnc.snapshot_with_count()
-            meta = decode_strip(screen) if screen.shape[0] > strip_height(screen.shape[1]) else None
-            if meta is not None and done(meta):
-                return screen, meta
+            seen, copied = self._vnc.snapshot_into(out, bottom=self._strip, accept=accept)
+            if copied:
+                assert found[0] is not None
+                self._last_obs = out
+                return out, found[0]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise Error(f"no frame {what} within {self.step_timeout} s (last metadata {meta})")
+                raise Error(f"no frame {what} within {self.step_timeout} s (last metadata {found[0]})")
             try:
                 self._vnc.wait_for_update(timeout=min(remaining, 0.5), after=seen)
             except Error as exc:
@@ -238,13 +257,14 @@ class VNCEnv(gymnasium.Env):
                     raise
                 del exc
 
-    def _observation(self, screen: np.ndarray) -> np.ndarray:
-        h, w, _ = self.picture_shape
-        obs = np.ascontiguousarray(screen[:h, :w])
-        if obs.shape != self.picture_shape:
-            raise Error(f"the remote shows {screen.shape}, expected a picture of {self.picture_shape}")
-        self._last_obs = obs
-        return obs
+    def _latest_frame(self, out: np.ndarray | None = None) -> tuple[np.ndarray, Metadata | None]:
+        """The last complete frame, whatever its metadata (realtime)."""
+        assert self._vnc is not None
+        self._check_screen()
+        out = np.empty(self.picture_shape, np.uint8) if out is None else out
+        self._vnc.snapshot_into(out, bottom=self._strip)
+        self._last_obs = out
+        return out, decode_strip(self._strip)
 
     def _skew(self) -> tuple[float, float]:
         """Bounds on (remote clock - local clock), s; (0, 0) if unknown or ignored."""
@@ -322,7 +342,7 @@ class VNCEnv(gymnasium.Env):
         assert self._rewarder is not None and self._vnc is not None
         asked_ms = int(time.time() * 1000)
         self._release_keys()
-        previous = decode_strip(self._vnc.snapshot())
+        previous = decode_strip(self._vnc.snapshot()[-strip_height(self.picture_shape[1]) :])
         if not self.observer:
             self._rewarder.reset(self.env_id, seed=seed, fps=self.fps, timeout=self.start_timeout)
         rewarder_info = self._rewarder.pop()[2]
@@ -332,11 +352,11 @@ class VNCEnv(gymnasium.Env):
             newer = previous is None or m.frame_id != previous.frame_id
             return newer and ((m.time_ms - since) & 0xFFFFFFFF) < 1 << 31
 
-        screen, meta = self._wait_frame(after_reset, "after the reset")
+        obs, meta = self._wait_frame(after_reset, "after the reset")
         self._next_tick = time.monotonic() + 1.0 / self.fps
         self._step_times.clear()
         self._step_times.append(time.monotonic())
-        obs, info = self._observation(screen), self._info(meta, rewarder_info)
+        info = self._info(meta, rewarder_info)
         if self.record_dir is not None:
             self._record_begin(seed, info)
         if self.render_mode == "human":
@@ -401,19 +421,28 @@ class VNCEnv(gymnasium.Env):
         if self.action_probes and expected != self._remote_action:
             self._probe = (expected, int(time.time() * 1000))
 
-    def receive_step(self, wait_tick: bool = True):
-        """Finish the step begun by :meth:`send_action`; a failure ends the episode."""
+    def receive_step(self, wait_tick: bool = True, out: np.ndarray | None = None):
+        """Finish the step begun by :meth:`send_action`; a failure ends the episode.
+
+        :param out: where to put the observation (a vector env's batch row);
+            a new array by default.
+        """
         try:
             if self._pending_error is not None:
                 raise Error(self._pending_error)
             if self.mode == "sync" and not self.observer:
-                result = self._step_sync()
+                result = self._step_sync(out)
             else:
-                result = self._step_realtime(wait_tick)
+                result = self._step_realtime(wait_tick, out)
         except Error as exc:
             self._broken = str(exc)
-            obs = self._last_obs if self._last_obs is not None else np.zeros(self.picture_shape, np.uint8)
-            result = obs.copy(), 0.0, False, True, {"error": str(exc)}
+            obs = np.empty(self.picture_shape, np.uint8) if out is None else out
+            if self._last_obs is not None and self._last_obs is not obs:
+                np.copyto(obs, self._last_obs)
+            elif self._last_obs is None:
+                obs[...] = 0
+            self._last_obs = obs
+            result = obs, 0.0, False, True, {"error": str(exc)}
         self._step_times.append(time.monotonic())
         if self._recorder is not None:
             self._recorder.log_step(*result[1:])
@@ -421,7 +450,7 @@ class VNCEnv(gymnasium.Env):
             self.render()
         return result
 
-    def _step_sync(self):
+    def _step_sync(self, out: np.ndarray | None = None):
         assert self._rewarder is not None
         self._rewarder.wait_received("v0.env.reward", self._reward_count, timeout=self.step_timeout)
         reward, done, info = self._rewarder.pop()
@@ -429,10 +458,11 @@ class VNCEnv(gymnasium.Env):
         if "frame_id" not in env_info:
             raise Error(f"the remote's reward message carries no frame id ({info.get('error') or env_info})")
         frame_id = env_info["frame_id"]
-        screen, meta = self._wait_frame(lambda m: ((m.frame_id - frame_id) & 0xFFFFFFFF) < 1 << 31, f"{frame_id}")
+        newer = lambda m: ((m.frame_id - frame_id) & 0xFFFFFFFF) < 1 << 31  # noqa: E731
+        obs, meta = self._wait_frame(newer, f"{frame_id}", out)
         terminated = bool(env_info.get("terminated", done))
         truncated = bool(env_info.get("truncated", False)) and not terminated
-        return self._observation(screen), float(reward), terminated, truncated, self._info(meta, info)
+        return obs, float(reward), terminated, truncated, self._info(meta, info)
 
     def _press(self, keys: frozenset[str]) -> None:
         assert self._vnc is not None
@@ -457,21 +487,21 @@ class VNCEnv(gymnasium.Env):
         self._next_tick = max(self._next_tick + period, time.monotonic() - period)
         return lost
 
-    def _step_realtime(self, wait_tick: bool = True):
+    def _step_realtime(self, wait_tick: bool = True, out: np.ndarray | None = None):
         assert self._rewarder is not None and self._vnc is not None
         lost = self.wait_tick() if wait_tick else 0
         if self._vnc.closed or self._vnc.error is not None:
             raise self._vnc.error or Error("the VNC connection closed")
-        screen = self._vnc.snapshot()
+        obs, meta = self._latest_frame(out)
         reward, done, info = self._rewarder.pop()
         if info.get("error"):
             raise Error(str(info["error"]))
         env_info = info.get("env_info") or {}
-        out = self._info(decode_strip(screen), info)
-        out["throttle.frames_lost"] = lost
+        step_info = self._info(meta, info)
+        step_info["throttle.frames_lost"] = lost
         terminated = bool(done and env_info.get("terminated", True))
         truncated = bool(done and not terminated)
-        return self._observation(screen), float(reward), terminated, truncated, out
+        return obs, float(reward), terminated, truncated, step_info
 
     def _release_keys(self) -> None:
         if self._vnc is not None and not self._vnc.closed:

@@ -70,13 +70,15 @@ def decode_strip(screen: np.ndarray) -> Metadata | None:
         return None
     per_row = _cells_per_row(width)
     rows = sh // CELL_H
-    cells = screen[height - sh :, : per_row * CELL_W].reshape(rows, CELL_H, per_row, CELL_W, 3)
-    # the middle of each cell: JPEG blurs the edges
-    levels = cells[:, 2 : CELL_H - 2, :, 1 : CELL_W - 1].mean(axis=(1, 3, 4)).reshape(-1)[:_BITS]
-    bits = (levels > 127).astype(np.uint8).tolist()
-    if tuple(bits[:2]) != _MARKER:
+    # the green channel (white and black differ in every channel) at the
+    # middle of each cell: JPEG blurs the edges
+    cells = screen[height - sh :, : per_row * CELL_W, 1].reshape(rows, CELL_H, per_row, CELL_W)
+    middles = cells[:, 2 : CELL_H - 2, :, 1 : CELL_W - 1]
+    levels = middles.sum(axis=(1, 3), dtype=np.uint32).reshape(-1)[:_BITS]
+    bits = levels > 127 * (CELL_H - 4) * (CELL_W - 2)
+    if bits[0] != _MARKER[0] or bits[1] != _MARKER[1]:
         return None
-    data = np.packbits(np.array(bits[2:], np.uint8)).tobytes()
+    data = np.packbits(bits[2:]).tobytes()
     check = 0
     for b in data[:8]:
         check ^= b

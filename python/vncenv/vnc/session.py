@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -401,6 +401,37 @@ class VNCSession:
         """With ``keep_last_frame``: a copy of the last complete update's picture."""
         with self._lock:
             return None if self._last_frame is None else self._last_frame.copy()
+
+    def snapshot_into(
+        self,
+        out: np.ndarray,
+        *,
+        bottom: np.ndarray | None = None,
+        accept: Callable[[np.ndarray], bool] | None = None,
+    ) -> tuple[int, bool]:
+        """Copy the last complete frame's top-left ``out.shape`` pixels into ``out``.
+
+        One copy, for callers that assemble observations in place.  With
+        ``bottom``, the frame's last ``bottom.shape[0]`` rows go there too;
+        with ``accept``, ``bottom`` is filled first and ``out`` only if
+        ``accept(bottom)`` holds (both from the same frame).  Returns the
+        number of updates the frame includes and whether ``out`` was filled.
+
+        :raises vncenv.error.UsageError: ``out`` or ``bottom`` does not fit the frame.
+        """
+        with self._lock:
+            fb = self._protocol.framebuffer.array
+            height, width = fb.shape[:2]
+            if out.shape[0] > height or out.shape[1] > width or out.shape[2:] != fb.shape[2:]:
+                raise UsageError(f"{out.shape} does not fit in the {width}x{height} frame")
+            if bottom is not None:
+                if bottom.shape[0] > height or bottom.shape[1:] != fb.shape[1:]:
+                    raise UsageError(f"{bottom.shape} rows do not fit the {width}x{height} frame")
+                np.copyto(bottom, fb[height - bottom.shape[0] :])
+                if accept is not None and not accept(bottom):
+                    return self._stats.updates, False
+            np.copyto(out, fb[: out.shape[0], : out.shape[1]])
+            return self._stats.updates, True
 
     def snapshot_with_count(self) -> tuple[np.ndarray, int]:
         """Like :meth:`snapshot`, plus the number of updates it includes."""
