@@ -58,7 +58,7 @@ test-reference:
 	VNCENV_DECODER=python $(PYTHON) -m pytest -q -p no:cacheprovider -m "not core_only" $(REFERENCE_TESTS)
 
 demo: install
-	$(PYTHON) -m vncenv.demo
+	$(PYTHON) -m vncenv.demo $(ARGS)
 
 clean:
 	rm -rf build dist *.egg-info python/*.egg-info python/vncenv/*.so src/vnccore/*.c src/vnccore/*.html
