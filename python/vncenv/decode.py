@@ -86,15 +86,16 @@ class StreamDecoder:
     default all that vncenv implements), so recordings made by any client
     that asked for the canonical pixel format replay here.
 
-    :param password: for a recording of a VNC-auth session (any string works:
-        the recorded server's verdict is replayed, not recomputed).
+    :param password: for a recording of a VNC-auth session; any string works
+        (the recorded server's verdict is replayed, not recomputed), so the
+        default is a placeholder.  None refuses recordings that ask for one.
     """
 
     def __init__(
         self,
         encodings: Iterable[int] = SUPPORTED_ENCODINGS,
         *,
-        password: str | None = None,
+        password: str | None = "",
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         from .vnc.protocol import RFBClientProtocol
