@@ -136,6 +136,22 @@ def test_zrle_packed_palette(new_decoder, rng, colours):
     assert_area(fb, 7, 9, image)
 
 
+@pytest.mark.parametrize("colours", [2, 3, 4])
+@pytest.mark.parametrize("width", [*range(1, 18), 31, 61, 62, 63, 64])
+def test_zrle_packed_1_and_2_bit_rows_touch_nothing_else(new_decoder, rng, colours, width):
+    """1- and 2-bit tiles of every row length, at the framebuffer's right edge
+    on a patterned background: exact pixels, and nothing around them written."""
+    fb, dec = new_decoder(80, 40)
+    background = rfbgen.random_image(rng, 80, 40)
+    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
+    image = rfbgen.palette_image(rng, width, 9, colours)
+    x = 80 - width
+    feed_whole(dec, update([ZRLEEncoder().rect(x, 5, image, "packed")]))
+    expected = background.copy()
+    expected[5 : 5 + 9, x:] = image
+    np.testing.assert_array_equal(fb.array, expected)
+
+
 def test_zrle_packed_palette_with_unused_colours(new_decoder, rng):
     fb, dec = new_decoder(64, 64)
     palette = rfbgen.random_palette(rng, 5)  # 3 bits: indices of 4 bits
@@ -240,6 +256,21 @@ def test_tight_palette_two_colours(new_decoder, rng, size):
     image = rfbgen.palette_image(rng, w, h, 2)
     feed_whole(dec, update([TightEncoder().basic(1, 2, image, filter="palette", stream=3)]))
     assert_area(fb, 1, 2, image)
+
+
+@pytest.mark.parametrize("width", [*range(1, 18), 31, 61, 62, 63, 64])
+def test_tight_two_colour_rows_touch_nothing_else(new_decoder, rng, width):
+    """1-bit rows of every length at the framebuffer's right edge, on a patterned
+    background: exact pixels, and nothing around them written."""
+    fb, dec = new_decoder(80, 40)
+    background = rfbgen.random_image(rng, 80, 40)
+    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
+    image = rfbgen.palette_image(rng, width, 9, 2)
+    x = 80 - width
+    feed_whole(dec, update([TightEncoder().basic(x, 5, image, filter="palette", stream=1)]))
+    expected = background.copy()
+    expected[5 : 5 + 9, x:] = image
+    np.testing.assert_array_equal(fb.array, expected)
 
 
 @pytest.mark.parametrize("colours", [1, 3, 16, 200, 256])

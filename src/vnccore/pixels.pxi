@@ -132,3 +132,83 @@ cdef inline uint32_t index_row(uint8_t *dst, const uint8_t *src, int w,
     v = palette32[src[w - 1]]
     store3(dst, v)
     return marks | v
+
+
+cdef enum:
+    # 1- and 2-bit rects or tiles this big or bigger go through a
+    # NibbleTable (its 16 entries cost about as much as 64 pixels one by one)
+    NIBBLE_TABLE_MIN_PIXELS = 64
+
+
+cdef struct NibbleTable:
+    # the pixels one 4-bit group of indices stands for: 4 pixels at 1 bit an
+    # index, 2 at 2 bits; 16 bytes a row so one wide store writes a group
+    uint8_t px[16][16]
+    uint32_t marks[16]  # OR of the group's palette32 entries (PALETTE_INVALID)
+
+
+cdef inline void build_nibble_table(NibbleTable *t, int bits, const uint32_t *palette32) noexcept nogil:
+    """The table of 1- or 2-bit packed rows for one palette (written out per
+    case: a generic loop costs more than the rows it saves on small tiles)."""
+    cdef int nib
+    cdef uint32_t a, b, c, e
+    if bits == 1:
+        for nib in range(16):
+            a = palette32[(nib >> 3) & 1]
+            b = palette32[(nib >> 2) & 1]
+            c = palette32[(nib >> 1) & 1]
+            e = palette32[nib & 1]
+            memcpy(&t.px[nib][0], &a, 4)
+            memcpy(&t.px[nib][3], &b, 4)
+            memcpy(&t.px[nib][6], &c, 4)
+            memcpy(&t.px[nib][9], &e, 4)
+            t.marks[nib] = a | b | c | e
+    else:
+        for nib in range(16):
+            a = palette32[nib >> 2]
+            b = palette32[nib & 3]
+            memcpy(&t.px[nib][0], &a, 4)
+            memcpy(&t.px[nib][3], &b, 4)
+            t.marks[nib] = a | b
+
+
+cdef inline uint32_t packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w, int bits,
+                                        const NibbleTable *t, const uint32_t *palette32) noexcept nogil:
+    """Like packed_row for 1- and 2-bit indices, a 4-bit group per table lookup.
+
+    A group's store writes 16 (1 bit) or 8 (2 bits) bytes, up to 4 or 2 past
+    its pixels, so groups go this way only while 2 (1 pixel) more pixels of
+    the row follow; the rest, the last pixel included, go one by one.
+    """
+    cdef int per_nib = 4 // bits
+    cdef int nib_bytes = per_nib * 3
+    cdef int spare = 2 if bits == 1 else 1
+    cdef int groups = (w - spare) // per_nib if w > spare else 0
+    cdef int i, col, nib
+    cdef int mask = (1 << bits) - 1
+    cdef uint8_t byte
+    cdef uint32_t v, marks = 0
+    for i in range(groups >> 1):
+        byte = src[i]
+        nib = byte >> 4
+        marks |= t.marks[nib]
+        memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
+        dst += nib_bytes
+        nib = byte & 15
+        marks |= t.marks[nib]
+        memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
+        dst += nib_bytes
+    if groups & 1:
+        nib = src[groups >> 1] >> 4
+        marks |= t.marks[nib]
+        memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
+        dst += nib_bytes
+    for col in range(groups * per_nib, w - 1):
+        v = palette32[(src[(col * bits) >> 3] >> (8 - bits - ((col * bits) & 7))) & mask]
+        marks |= v
+        memcpy(dst, &v, 4)
+        dst += 3
+    col = w - 1
+    v = palette32[(src[(col * bits) >> 3] >> (8 - bits - ((col * bits) & 7))) & mask]
+    store3(dst, v)
+    return marks | v

@@ -150,12 +150,18 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
     cdef int row, idx
     cdef uint32_t palette32[256]
     cdef uint32_t marks = 0
+    cdef NibbleTable nibbles
     cdef uint8_t *dst = d.fb + y * d.pitch + <Py_ssize_t>x * 3
     for idx in range(colours):
         palette32[idx] = pixel32(palette + idx * 3)
     if colours == 2:
-        for row in range(h):
-            packed_row(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, palette32)
+        if <Py_ssize_t>w * h >= NIBBLE_TABLE_MIN_PIXELS:
+            build_nibble_table(&nibbles, 1, palette32)
+            for row in range(h):
+                packed_row_nibbles(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, &nibbles, palette32)
+        else:
+            for row in range(h):
+                packed_row(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, palette32)
         return DECODE_OK
     for idx in range(colours, 256):
         palette32[idx] = PALETTE_INVALID

@@ -46,6 +46,7 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
     cdef uint8_t byte
     cdef uint32_t palette32[128]
     cdef uint32_t marks
+    cdef NibbleTable nibbles
     ty = y
     while ty < y + h:
         th = y + h - ty
@@ -87,14 +88,25 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                     palette32[idx] = PALETTE_INVALID
                 marks = 0
                 # a literal `bits` per call lets the compiler specialise the inlined loop
-                for row in range(th):
-                    if bits == 1:
-                        marks |= packed_row(tile + row * d.pitch, s + pos, tw, 1, palette32)
-                    elif bits == 2:
-                        marks |= packed_row(tile + row * d.pitch, s + pos, tw, 2, palette32)
-                    else:
-                        marks |= packed_row(tile + row * d.pitch, s + pos, tw, 4, palette32)
-                    pos += rowbytes
+                if bits == 1 and npix >= NIBBLE_TABLE_MIN_PIXELS:
+                    build_nibble_table(&nibbles, 1, palette32)
+                    for row in range(th):
+                        marks |= packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 1, &nibbles, palette32)
+                        pos += rowbytes
+                elif bits == 2 and npix >= NIBBLE_TABLE_MIN_PIXELS:
+                    build_nibble_table(&nibbles, 2, palette32)
+                    for row in range(th):
+                        marks |= packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 2, &nibbles, palette32)
+                        pos += rowbytes
+                else:
+                    for row in range(th):
+                        if bits == 1:
+                            marks |= packed_row(tile + row * d.pitch, s + pos, tw, 1, palette32)
+                        elif bits == 2:
+                            marks |= packed_row(tile + row * d.pitch, s + pos, tw, 2, palette32)
+                        else:
+                            marks |= packed_row(tile + row * d.pitch, s + pos, tw, 4, palette32)
+                        pos += rowbytes
                 if marks & PALETTE_INVALID:
                     snprintf(d.detail, sizeof(d.detail),
                              "palette index >= palette size %d in the tile at %d,%d", palette_size, tx, ty)
