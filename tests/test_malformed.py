@@ -8,6 +8,7 @@ failed and the framebuffer keeps its shape: a bad size is never applied) or
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -347,3 +348,36 @@ def test_truncation_then_garbage(backend):
             assert fb.array.shape[2] == 3
             outcomes.add("length" if consumed else "incomplete")
     assert {"error", "incomplete"} <= outcomes
+
+
+# --------------------------------------------------------------------------
+# Regressions found by the fuzz campaign (tests/fuzz/crashes/)
+
+CRASHES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz", "crashes")
+
+
+@pytest.mark.parametrize("colours", [2, 3])
+def test_zero_width_tight_palette_rect_at_the_right_edge_writes_nothing(backend, colours):
+    """tight-zero-width-palette: a 0-wide palette rect at x = width once made
+    the core paint a pixel a row, the last 3 bytes past the framebuffer."""
+    fb = backend.Framebuffer(24, 20)
+    dec = backend.UpdateDecoder(fb, ALL)
+    background = _rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    dec.feed(update([rfbgen.raw(0, 0, background)]))
+    palette = bytes(range(3 * colours))
+    rect = TightEncoder().basic_data(24, 0, 0, 20, b"", filter_id=1, filter_params=bytes([colours - 1]) + palette)
+    message = update([rect])
+    assert dec.feed(message) == len(message)
+    np.testing.assert_array_equal(fb.array, background)
+
+
+def test_jpeg_whose_fatal_error_follows_a_warning_is_a_protocol_error(backend):
+    """tight-jpeg-fatal-after-warning: TurboJPEG 2.1 reports the fatal error
+    as a warning and writes no pixel; the rect must fail, not pass."""
+    with open(os.path.join(CRASHES, "tight-jpeg-fatal-after-warning", "fatal-after-warning-24x20.jpg"), "rb") as f:
+        data = f.read()
+    fb = backend.Framebuffer(24, 20)
+    dec = backend.UpdateDecoder(fb, ALL)
+    with pytest.raises(ProtocolError, match="JPEG"):
+        dec.feed(jpeg(data, 24, 20))
+    assert dec.failed

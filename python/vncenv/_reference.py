@@ -54,9 +54,10 @@ Other choices the contract leaves open (the core makes the same ones):
   after the needed bytes; input that yields no more output (the sync-flush
   marker) is fine.  Data after the end of a zlib stream is an error.
 * JPEG: decoded by libjpeg-turbo's TurboJPEG API (PyTurboJPEG, or the
-  library through ctypes where PyTurboJPEG cannot load it).  A TurboJPEG
-  *warning* (say, truncated scan data) is not a failure, as in TigerVNC;
-  a fatal error is.
+  library through ctypes where PyTurboJPEG cannot load it).  A warning
+  while reading the header is not a failure; any failure of the decode is,
+  warnings included (TurboJPEG 2.1 reports a fatal error that follows a
+  warning as a warning, with no pixel written).
 * ``decode_rect`` raises ``ProtocolError`` for a payload that is too short
   (it cannot answer "need more") and fails the decoder; it updates no
   counters and does not check ``max_update_bytes``.
@@ -505,7 +506,6 @@ class _LibTurboJpeg:
     """
 
     _TJPF_RGB = 0
-    _TJERR_WARNING = 0
 
     def __init__(self) -> None:
         import ctypes
@@ -542,8 +542,7 @@ class _LibTurboJpeg:
             pointer = image.ctypes.data_as(ctypes.c_void_p)
             pitch = width * 3
             if lib.tjDecompress2(handle, data, len(data), pointer, width, pitch, height, self._TJPF_RGB, 0):
-                if lib.tjGetErrorCode(handle) != self._TJERR_WARNING:
-                    raise OSError(lib.tjGetErrorStr2(handle).decode(errors="replace"))
+                raise OSError(lib.tjGetErrorStr2(handle).decode(errors="replace"))
             return image
         finally:
             lib.tjDestroy(handle)
@@ -559,12 +558,19 @@ class _PyTurboJpeg:
         self._rgb = turbojpeg.TJPF_RGB
 
     def decode(self, data: bytes, width: int, height: int) -> np.ndarray:
-        # PyTurboJPEG reports a libjpeg warning (the image is still decoded)
-        # with warnings.warn: not a failure.  (catch_warnings is process-wide.)
+        # PyTurboJPEG reports libjpeg warnings with warnings.warn: one in the
+        # header is not a failure, one in the decode is (see the contract).
+        # (catch_warnings is process-wide.)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _check_jpeg_size(tuple(self._codec.decode_header(data)[:2]), width, height)
-            return self._codec.decode(data, pixel_format=self._rgb)
+            size = tuple(self._codec.decode_header(data)[:2])
+        _check_jpeg_size(size, width, height)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                return self._codec.decode(data, pixel_format=self._rgb)
+            except Warning as warning:
+                raise OSError(f"libjpeg: {warning}") from None
 
 
 def _check_jpeg_size(size: tuple[int, ...], width: int, height: int) -> None:

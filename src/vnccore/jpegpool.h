@@ -106,8 +106,11 @@ static void vnc_jpeg_decode_job(tjhandle handle, vnc_jpeg_job *job)
         snprintf(job->error, sizeof(job->error), "JPEG image is %dx%d, the rect %dx%d", jw, jh, job->w, job->h);
         return;
     }
-    if (tjDecompress2(handle, job->jpeg, job->size, job->dst, job->w, job->pitch, job->h, TJPF_RGB, 0) != 0
-        && tjGetErrorCode(handle) != TJERR_WARNING) {
+    /* Any failure of the decode, warnings included, fails the rect: TurboJPEG 2.1
+     * reports a fatal libjpeg error that follows a warning as a warning (its
+     * flag is never cleared), with no pixel written; real encoders never
+     * produce a JPEG that warns. */
+    if (tjDecompress2(handle, job->jpeg, job->size, job->dst, job->w, job->pitch, job->h, TJPF_RGB, 0) != 0) {
         job->failed = 1;
         snprintf(job->error, sizeof(job->error), "JPEG decode failed: %s", tjGetErrorStr2(handle));
     }

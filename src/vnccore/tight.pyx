@@ -152,6 +152,8 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
     cdef uint32_t marks = 0
     cdef NibbleTable nibbles
     cdef uint8_t *dst = d.fb + y * d.pitch + <Py_ssize_t>x * 3
+    if w <= 0 or h <= 0:  # the row writers need a pixel; an empty rect has none
+        return DECODE_OK
     for idx in range(colours):
         palette32[idx] = pixel32(palette + idx * 3)
     if colours == 2:
