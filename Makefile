@@ -12,7 +12,7 @@ APT_PACKAGES := gcc make cmake pkg-config zlib1g-dev libisal-dev libturbojpeg0-d
 	x11-utils x11-xserver-utils x11-apps xdotool xauth xfonts-base \
 	docker.io debootstrap
 
-.PHONY: deps zlib-ng install build test test-core test-reference demo clean asan fuzz bench bench-deps
+.PHONY: deps zlib-ng install build test test-core test-reference demo clean asan fuzz adversity bench bench-deps
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -75,11 +75,18 @@ asan: install
 	cd build/asan && ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
 		PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
 
-# A short fuzz run of the decoder target (the full campaign: tests/fuzz/README.md).
+# The fuzz campaign (tests/fuzz/README.md): every atheris target for RUNS
+# executions (default here 100000; `make adversity` runs 10^6 a target).
 fuzz: install
-	$(PYTHON) -m pip install -q atheris
-	$(PYTHON) tests/fuzz/make_corpus.py build/fuzz-corpus
-	$(PYTHON) tests/fuzz/fuzz_update.py -atheris_runs=$${RUNS:-100000} build/fuzz-corpus
+	RUNS=$${RUNS:-100000} sh tests/fuzz/campaign.sh
+
+# Issue 8 in full: the adversity tests (they also run in `make test`), the
+# decoder tests on an AddressSanitizer build, and the fuzz campaign of 10^6
+# executions a target with the corpora replayed through the ASan build after.
+adversity: install
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/adversity
+	$(MAKE) asan
+	RUNS=$${RUNS:-1000000} ASAN_REPLAY=1 sh tests/fuzz/campaign.sh
 
 # The benchmark of issue 3 (not part of `make test`): records the corpus into
 # bench/corpus/ if missing, replays it to vncenv, libvncclient and vncdotool,

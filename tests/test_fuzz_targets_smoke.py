@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-pytest.importorskip("atheris")
+import atheris  # noqa: F401  (a test dependency: the targets need it)
 pytestmark = pytest.mark.core_only
 
 FUZZ = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")

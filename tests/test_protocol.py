@@ -995,7 +995,8 @@ def test_client_messages_need_normal_state(call: str, args: tuple) -> None:
 
 
 def test_default_factories_come_from_the_backend() -> None:
-    backend = pytest.importorskip("vncenv._backend")
+    import vncenv._backend as backend
+
     proto = RFBClientProtocol(encodings=ENCODINGS)
     proto.receive_data(banner(8) + b"\x01\x01" + OK + SERVER_INIT + RAW_UPDATE)
     events = list(proto.events())
