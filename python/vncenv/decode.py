@@ -120,9 +120,10 @@ class StreamDecoder:
         as from a socket), so a whole recording never sits there at once.
         """
         view = memoryview(data).cast("B")
-        if not view.nbytes:
-            self.protocol.receive_data(b"")  # EOF
         events: list[Any] = []
+        if not view.nbytes:  # EOF: a stream cut mid-message says so here
+            self.protocol.receive_data(b"")
+            events.extend(self.protocol.events())
         for start in range(0, view.nbytes, _FEED_SLICE):
             piece = view[start : start + _FEED_SLICE]
             with self.protocol.get_buffer(len(piece)) as buf:
