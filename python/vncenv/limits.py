@@ -2,6 +2,46 @@
 
 Every length the server sends is checked against one of these before any
 memory is reserved.  Exceeding a limit is a :class:`vncenv.error.ProtocolError`.
+
+Every cap of vncenv, here and elsewhere (each is tested at exactly N and at
+N + 1 in ``tests/adversity/test_caps.py``; the clocks in ``test_stall.py``
+and ``test_slow_reader.py``):
+
+=============================  ===========  ======================================  ==================================
+what                           default      where                                   past it
+=============================  ===========  ======================================  ==================================
+framebuffer width, height      8192 each    ``Limits.max_width`` / ``max_height``   ProtocolError (ServerInit,
+                                                                                    DesktopSize, ExtendedDesktopSize)
+cursor width, height           1024 each    ``Limits.max_cursor_size``              ProtocolError
+ServerCutText                  1 MiB        ``Limits.max_cut_text``                 ProtocolError, on its header
+rects in one update            2**20        ``Limits.max_rects``                    ProtocolError (nrects, or counted
+                                                                                    in LastRect mode)
+one FramebufferUpdate          256 MiB      ``Limits.max_update_bytes``             ProtocolError (it is buffered
+                                                                                    whole before it decodes)
+desktop name, failure reason   4096 bytes   ``Limits.max_name_length`` /            ProtocolError
+                                            ``max_reason_length``
+Fence payload                  64 bytes     RFB itself (``vnc/protocol.py``)        ProtocolError
+VNC updates queued             1            ``VNCSession``: one request             (the server waits for the next
+                                            outstanding, one framebuffer            request; none while paused)
+rewarder message, each way     1 MiB        ``rewarder.MAX_MESSAGE_SIZE``           that connection closed (1009);
+                                            (``max_size=``)                         a client reconnects
+rewarder unsent bytes/client   16 MiB       ``RewarderServer(max_write_buffer=)``   that client dropped
+rewarder observations queued   64           ``RewardBuffer(max_observations=)``     oldest dropped, counted
+rewarder texts queued          1024         ``RewardBuffer(max_text=)``             oldest dropped, counted
+rewarder episodes queued       2            ``RewardBuffer`` (the agent's and       the ones between skipped, counted
+                                            the newest)
+merged reward ``info`` keys    1024         ``RewardBuffer(max_info_keys=)``        new keys dropped, counted
+server stalled mid-message     30 s         ``VNCSession(stall_timeout=)``          Timeout; connection dropped
+nobody reads the session       5 s          ``VNCSession(idle_pause=)``             update requests pause until the
+                                                                                    next read
+rewarder peer unresponsive     20 + 20 s    ``keepalive_interval`` /                connection lost (+2 s closing);
+                                            ``keepalive_timeout`` (client, server)  the client reconnects or fails
+=============================  ===========  ======================================  ==================================
+
+"Queued" means held between two reads by the agent: a VNC session never
+queues pictures (each update decodes into the one framebuffer, so a slow
+reader only ever sees the latest), and the rewarder client keeps at most the
+items above between two :meth:`~vncenv.rewarder.RewarderClient.pop` calls.
 """
 
 from __future__ import annotations

@@ -6,6 +6,13 @@ process group, so :meth:`LocalManager.close` can stop it and everything it
 started with one signal; it dies with this process too (a parent-death
 signal, and the server's own watch on its parent's pid, which also covers
 parents that were killed with SIGKILL).  Logs go to one file per remote.
+
+Security defaults: every port listens on 127.0.0.1 only (Xvnc with
+``-localhost -nolisten tcp``, the rewarder on loopback), both ask for a
+password (a random one per remote unless given), and the password reaches
+the server through its environment (``VNCENV_PASSWORD``, readable by this
+user only), never its command line, which every user can read in
+``/proc/PID/cmdline``.
 """
 
 from __future__ import annotations
@@ -109,14 +116,15 @@ class LocalManager(RemoteManager):
         vnc_port, rewarder_port = free_tcp_port(), free_tcp_port()
         args = [
             sys.executable, "-m", "vncenv.cli", "serve", "gym-core", "--env", self.env_id,
-            "--vnc-port", str(vnc_port), "--rewarder-port", str(rewarder_port), f"--password={password}",
+            "--vnc-port", str(vnc_port), "--rewarder-port", str(rewarder_port),
             "--fps", str(self.fps), "--mode", self.mode, "--scale", str(self.scale),
             "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
         log_path = os.path.join(self.log_dir, f"{name}.log")
+        env = dict(os.environ, VNCENV_PASSWORD=password)  # not on the command line: see the module docstring
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 preexec_fn=_child_setup if threading.current_thread() is threading.main_thread() else None,
             )  # fmt: skip
         remote = Remote(name, "127.0.0.1", vnc_port, rewarder_port, password, self.env_id)

@@ -15,6 +15,9 @@ client had them):
    ``info["completed_episode_id"]``.  Rewards the new episode already has
    stay for the next pop.  If several episodes began, the newest wins and
    the ones in between are skipped (they ran while the agent was not looking).
+   They are dropped as soon as a newer one begins, so between two pops the
+   buffer holds at most two episodes (the agent's and the newest) however
+   many the remote runs.
 4. **Stale** ids -- an episode below the newest one begun (even when the
    agent has not stepped past it yet), or one already completed -- are
    dropped and counted.
@@ -23,7 +26,9 @@ client had them):
    failed.
 6. Text and observation messages are **kept** whatever their episode, and
    returned (oldest first) by the next pop, up to ``max_text`` /
-   ``max_observations`` items (older ones are dropped and counted).
+   ``max_observations`` items (older ones are dropped and counted).  The
+   reward messages' ``info`` objects merge into at most ``max_info_keys``
+   keys per episode and pop (keys past that are dropped and counted).
 7. A remote that restarted counts episodes from its start again: the first
    describe of a new connection (:meth:`on_connect`) with an id below the
    highest seen starts a new *epoch*, so its ids are newer than every old one.
@@ -66,9 +71,10 @@ class RewardBuffer:
 
     :param max_text: text messages kept between two pops.
     :param max_observations: observation messages kept between two pops.
+    :param max_info_keys: distinct keys of the merged reward ``info`` kept between two pops.
     """
 
-    def __init__(self, max_text: int = 1024, max_observations: int = 64) -> None:
+    def __init__(self, max_text: int = 1024, max_observations: int = 64, max_info_keys: int = 1024) -> None:
         self._lock = threading.Lock()
         self._epoch = 0
         self._masked = False
@@ -82,6 +88,7 @@ class RewardBuffer:
         self._observations: deque[Any] = deque()
         self._max_text = max_text
         self._max_observations = max_observations
+        self._max_info_keys = max_info_keys
         self._stats = {
             "rewards": 0,  # reward messages pushed
             "rewards_kept": 0,  # ... that went into an episode
@@ -91,6 +98,7 @@ class RewardBuffer:
             "remote_restarts": 0,
             "text_dropped": 0,
             "observations_dropped": 0,
+            "info_keys_dropped": 0,
         }
 
     # -- inputs (from the I/O thread) ---------------------------------------
@@ -133,7 +141,14 @@ class RewardBuffer:
             if done:
                 ep.done = True
             if info:
-                ep.info.update(info)
+                if len(ep.info) + len(info) <= self._max_info_keys:
+                    ep.info.update(info)
+                else:
+                    for k, v in info.items():
+                        if k in ep.info or len(ep.info) < self._max_info_keys:
+                            ep.info[k] = v
+                        else:
+                            self._stats["info_keys_dropped"] += 1
             self._stats["rewards_kept"] += 1
             return True
 
@@ -266,12 +281,16 @@ class RewardBuffer:
         ep = self._episodes.get(key)
         if ep is None:
             ep = self._episodes[key] = _Episode()
+            if self._current is None:
+                self._current = key
+            skipped = [k for k in self._episodes if k != key and k != self._current]
+            for k in skipped:  # began and ended between two pops: nobody will see them
+                del self._episodes[k]
+            self._stats["episodes_skipped"] += len(skipped)
             for k, other in self._episodes.items():
                 if k < key and not other.done:
                     other.done = True
                     other.artificial = True
-            if self._current is None:
-                self._current = key
         return ep
 
     def _advance(self) -> _Key | None:

@@ -28,7 +28,11 @@ connection first gets ``v0.env.describe``.  A malformed message is answered
 with ``v0.reply.error`` and the connection stays open.  Incoming messages are
 limited to ``max_size`` bytes (1 MiB by default; a larger one closes that
 connection with code 1009).  A connection whose unsent data grows over
-``max_write_buffer`` (it stopped reading) is dropped.
+``max_write_buffer`` (it stopped reading) is dropped, and so is one that
+leaves a keepalive ping unanswered for ``keepalive_timeout`` seconds (pings
+go every ``keepalive_interval``): a frozen client is let go at most
+``keepalive_interval + keepalive_timeout`` + 2 s (the closing handshake's
+timeout) after its last sign of life, 42 s by default.
 """
 
 from __future__ import annotations
@@ -118,6 +122,10 @@ class RewarderServer:
     :param log: a path or :class:`RewardLog`: every message sent and received.
     :param max_size: largest incoming message, in bytes.
     :param max_write_buffer: unsent bytes after which a connection is dropped.
+    :param keepalive_interval: seconds between WebSocket keepalive pings to
+        each client; None sends none.
+    :param keepalive_timeout: seconds a keepalive ping may go unanswered
+        before that client is dropped.
     """
 
     def __init__(
@@ -135,6 +143,8 @@ class RewarderServer:
         log: str | os.PathLike[str] | RewardLog | None = None,
         max_size: int = MAX_MESSAGE_SIZE,
         max_write_buffer: int = 16 << 20,
+        keepalive_interval: float | None = 20.0,
+        keepalive_timeout: float | None = 20.0,
     ) -> None:
         if password is not None and not isinstance(password, str):
             raise UsageError("password must be a str or None")
@@ -149,6 +159,10 @@ class RewarderServer:
         self._on_action = on_action
         self._max_size = max_size
         self._max_write_buffer = max_write_buffer
+        for label, value in (("keepalive_interval", keepalive_interval), ("keepalive_timeout", keepalive_timeout)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise UsageError(f"{label} must be a positive number of seconds or None, not {value!r}")
+        self._keepalive = (keepalive_interval, keepalive_timeout)
         self._factory = MessageFactory()
         # Describe a bad first episode early.
         self._factory.describe(env_id, env_state, fps, episode_id)
@@ -249,8 +263,8 @@ class RewarderServer:
                 self._port_arg,
                 max_size=self._max_size,
                 compression=None,
-                ping_interval=20,
-                ping_timeout=20,
+                ping_interval=self._keepalive[0],
+                ping_timeout=self._keepalive[1],
                 close_timeout=2,
                 server_header=None,
                 logger=websockets_logger("server"),

@@ -101,7 +101,9 @@ class Xvnc:
     :param password: VNC password; ``None`` makes a random one (see
         :attr:`password`); ``""`` turns authentication off.
     :param frame_rate: most updates per second Xvnc sends a client.
-    :param host: the address to listen on (loopback by default).
+    :param host: the address to listen on (loopback by default: ``-localhost``;
+        another address binds only that one; ``"0.0.0.0"`` every interface).
+        X11 never listens on TCP (``-nolisten tcp``), only on its local socket.
     :param display: X display number, or None for a free one.
     :param port: VNC port, or None for a free one.
     """
@@ -164,7 +166,9 @@ class Xvnc:
             "-nolisten", "tcp", *security,
         ]  # fmt: skip
         if self.host in ("127.0.0.1", "localhost", "::1"):
-            args.append("-localhost")
+            args.append("-localhost")  # loopback only (IPv4 and IPv6)
+        elif self.host not in ("", "0.0.0.0", "::"):
+            args += ["-interface", self.host]  # that address only, not every interface
         log = open(self.log_path, "ab")
         try:
             self.process = subprocess.Popen(

@@ -740,21 +740,38 @@ class RFBClientProtocol:
         while (event := self.next_event()) is not None:
             yield event
 
+    @property
+    def partial_message(self) -> str | None:
+        """What the server has begun and not finished, or None between messages.
+
+        During the handshake it is the handshake (the server owes us its next
+        step); in ``NORMAL`` it is the message whose first bytes are buffered,
+        e.g. ``"a FRAMEBUFFER_UPDATE message (1234 bytes of it received)"``.
+        None in ``NORMAL`` with nothing buffered (a quiet server is not
+        stalled) and in the terminal states.  Meaningful after the buffered
+        events were taken (:meth:`events`): the session reads it to tell a
+        stalled server from an idle one.
+        """
+        if self._state in _HANDSHAKE_STATES:
+            return f"the RFB handshake (in state {self._state.name})"
+        live = self._end - self._start
+        if self._state is not State.NORMAL or live == 0:
+            return None
+        t = self._buf[self._start]
+        try:
+            what = f"a {ServerMsg(t).name} message"
+        except ValueError:  # pragma: no cover - unknown types raise earlier
+            what = f"a message of type {t}"
+        return f"{what} ({live} bytes of it received)"
+
     def _at_eof(self) -> events.ConnectionClosed:
         """EOF with no complete message left: clean only between NORMAL messages."""
-        live = self._end - self._start
-        if self._state is State.NORMAL and live == 0:
+        partial = self.partial_message
+        if partial is None and self._state is State.NORMAL:
             self._advance("eof")
             return _CLOSED_EVENT
         if self._state is State.NORMAL:
-            t = self._buf[self._start]
-            try:
-                what = f"a {ServerMsg(t).name} message"
-            except ValueError:  # pragma: no cover - unknown types raise earlier
-                what = f"a message of type {t}"
-            raise ConnectionClosed(
-                f"connection closed in the middle of {what} ({live} bytes of it received)", clean=False
-            )
+            raise ConnectionClosed(f"connection closed in the middle of {partial}", clean=False)
         raise ConnectionClosed(
             f"connection closed during the RFB handshake (in state {self._state.name})", clean=False
         )

@@ -3,8 +3,9 @@
 The thin I/O shell around :class:`vncenv.vnc.protocol.RFBClientProtocol`.
 The reader thread ``recv_into``s the protocol's own buffer (no copy), lets the
 protocol decode whole updates (the GIL is released while the core works) and
-keeps one incremental update request outstanding.  Other threads read
-consistent snapshots and send input events.
+keeps one incremental update request outstanding (none while paused, see
+``idle_pause`` below).  Other threads read consistent snapshots and send
+input events.
 
 Locks: ``_lock`` guards the protocol's receive side and the framebuffer, so a
 snapshot never sees half an update; ``_send_lock`` serialises writes to the
@@ -15,6 +16,26 @@ the banner on (the whole connection); :meth:`VNCSession.record_to` starts a
 self-contained file at any update boundary, one per episode (see
 :class:`vncenv.vnc.fbs.FBSFrameRecorder`), written by the reader thread under
 ``_lock`` right after each update decodes.
+
+Two clocks guard against a server and a caller that go quiet:
+
+* ``stall_timeout`` (30 s): a server that has begun a message (or owes the
+  next step of the handshake) and then sends no byte for that long is
+  stalled: the session fails with :class:`~vncenv.error.Timeout`, shuts the
+  socket down and wakes every waiter with that error.  A server with no
+  message in progress is idle, not stalled, however long it stays quiet.
+  A send (an input event, an update request) that makes no progress for
+  that long fails the same way.
+* ``idle_pause`` (5 s): when nobody has read the session (a snapshot call
+  or :meth:`~VNCSession.wait_for_update`) for that long, nobody waits on
+  it, and nothing records it, the reader stops asking for updates after the
+  next one arrives, so the server stops sending and nothing piles up.  The
+  next read resumes with a *non-incremental* full-screen request (a fresh
+  picture whatever the server remembers, and a waiter gets an update even
+  if nothing changed); the snapshot calls wait for a screen's worth of
+  pixels to arrive (at most ``resume_timeout``) so they never return a
+  picture older than the pause.  The pause and the clock live here; the
+  protocol only builds the requests.
 """
 
 from __future__ import annotations
@@ -33,7 +54,14 @@ from ..error import ConnectionClosed, Error, Timeout, UsageError
 from ..limits import DEFAULT_LIMITS, Limits
 from . import events as ev
 from .keysyms import keysym as _keysym
-from .protocol import RFBClientProtocol, build_encodings, encode_client_cut_text, encode_key_event, encode_pointer_event
+from .protocol import (
+    RFBClientProtocol,
+    State,
+    build_encodings,
+    encode_client_cut_text,
+    encode_key_event,
+    encode_pointer_event,
+)
 
 __all__ = ["VNCSession", "SessionStats"]
 
@@ -52,6 +80,17 @@ class SessionStats:
     last_update_time: float | None = None  # time.time() of the last complete update
     connected_time: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    pauses: int = 0  # times the reader stopped asking for updates (idle_pause)
+    paused: bool = False  # it is not asking now
+
+
+def _seconds(name: str, value: float | None, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        what = "a positive number of seconds" + (" or None" if allow_none else "")
+        raise UsageError(f"{name} must be {what}, not {value!r}")
+    return float(value)
 
 
 class VNCSession:
@@ -75,6 +114,21 @@ class VNCSession:
     :param keep_last_frame: keep a copy of the framebuffer at every complete
         update, so that :meth:`last_frame` holds the last complete picture
         even when a later update fails half-way (costs one copy per update).
+    :param stall_timeout: seconds a server may go silent in the middle of a
+        message (or of the handshake) before the session fails with
+        :class:`~vncenv.error.Timeout`; also the longest a send may make no
+        progress.  None waits forever.  An idle server (no message begun) is
+        never timed out.
+    :param idle_pause: seconds without a read (:meth:`snapshot`,
+        :meth:`snapshot_into`, :meth:`snapshot_with_count`, :meth:`last_frame`,
+        :meth:`wait_for_update`, :meth:`wait_closed`) after which the session
+        stops requesting updates, unless a thread is still waiting in
+        :meth:`wait_for_update` / :meth:`wait_closed` or a recording
+        (``record``, :meth:`record_to`) is on.  The next read resumes with a
+        full-screen (non-incremental) request.  None never pauses.
+    :param resume_timeout: how long a snapshot call on a paused session waits
+        for the fresh full update it asked for (it returns the old picture
+        if none came by then).
     """
 
     def __init__(
@@ -93,7 +147,13 @@ class VNCSession:
         record: Any = None,
         keep_last_frame: bool = False,
         name: str | None = None,
+        stall_timeout: float | None = 30.0,
+        idle_pause: float | None = 5.0,
+        resume_timeout: float = 2.0,
     ) -> None:
+        self._stall_timeout = _seconds("stall_timeout", stall_timeout)
+        self._idle_pause = _seconds("idle_pause", idle_pause)
+        self._resume_timeout = _seconds("resume_timeout", resume_timeout, allow_none=False)
         self.host = host
         self.port = int(port)
         self.name = name or f"{host}:{port}"
@@ -121,6 +181,8 @@ class VNCSession:
         self._keep_last_frame = keep_last_frame
         self._last_frame: np.ndarray | None = None
         self._frame_recorder: Any = None  # an FBSFrameRecorder, see record_to()
+        self._last_read = time.monotonic()  # the last read call (idle_pause)
+        self._paused = False  # no update request outstanding on purpose
         self.error: Error | None = None
         self.cut_text: str | None = None
         #: why the last :meth:`record_to` recording stopped on its own (a write error), or None.
@@ -150,7 +212,9 @@ class VNCSession:
             raise Timeout(f"connecting to {self.name} timed out after {timeout} s") from exc
         except OSError as exc:
             raise ConnectionClosed(f"cannot connect to {self.name}: {exc}") from exc
-        sock.settimeout(None)
+        # With a stall timeout every recv and send is bounded by it; the reader
+        # tells a stall (a message begun) from an idle server when it expires.
+        sock.settimeout(self._stall_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         if self._record_arg is not None:
@@ -160,6 +224,7 @@ class VNCSession:
                 self._record_arg if isinstance(self._record_arg, FBSWriter) else FBSWriter(self._record_arg)
             )
         self._stats.connected_time = time.time()
+        self._last_read = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"vncenv-reader-{self.name}", daemon=True)
         self._thread.start()
         with self._lock:
@@ -218,10 +283,21 @@ class VNCSession:
         assert sock is not None
         try:
             while True:
-                with protocol.get_buffer(_RECV_SIZE) as buf:
-                    n = sock.recv_into(buf)
-                    if self._recorder is not None and n:
-                        self._recorder.write(buf[:n])
+                try:
+                    with protocol.get_buffer(_RECV_SIZE) as buf:
+                        n = sock.recv_into(buf)
+                        if self._recorder is not None and n:
+                            self._recorder.write(buf[:n])
+                except TimeoutError:  # no byte for stall_timeout s
+                    if self._closing:
+                        raise
+                    partial = protocol.partial_message  # the receive side is this thread's
+                    if partial is None:
+                        continue  # idle, not stalled
+                    raise Timeout(
+                        f"{self.name} stalled: no byte for {self._stall_timeout} s (stall_timeout) "
+                        f"in the middle of {partial}; connection dropped"
+                    ) from None
                 with self._lock:
                     self._stats.bytes += n
                     if n:
@@ -240,6 +316,10 @@ class VNCSession:
         except OSError as exc:
             if self._closing:
                 self._fail(None)
+            elif isinstance(exc, TimeoutError):
+                self._fail(
+                    Timeout(f"sending to {self.name} made no progress for {self._stall_timeout} s (stall_timeout)")
+                )
             else:
                 self._fail(ConnectionClosed(f"connection to {self.name} failed: {exc}"))
         except BaseException as exc:  # pragma: no cover - a bug: report it to waiters
@@ -262,7 +342,12 @@ class VNCSession:
                     self._copy_last_frame()
                 if self._frame_recorder is not None:
                     self._record_frame(event)
-                if not self._closing:
+                if self._closing:
+                    pass
+                elif self._idle():
+                    self._paused = True
+                    stats.pauses += 1
+                else:
                     protocol.request_update(incremental=True)
                 notify = True
             elif isinstance(event, ev.ServerInit):
@@ -285,6 +370,56 @@ class VNCSession:
         if notify and self._waiters:
             self._changed.notify_all()
         return False
+
+    def _idle(self) -> bool:
+        """Nobody reads, waits or records (``_lock`` held): time to stop asking (idle_pause)."""
+        return (
+            self._idle_pause is not None
+            and self._waiters == 0
+            and self._recorder is None
+            and self._frame_recorder is None
+            and time.monotonic() - self._last_read > self._idle_pause
+        )
+
+    def _reading(self, wait: bool = False) -> None:
+        """A read call: note the time and, on a paused session, ask for a full update.
+
+        With ``wait``, block (at most ``resume_timeout``) until a screen's
+        worth of pixels has arrived since (servers may answer in several
+        updates: TigerVNC first sends one with only the screen layout), so a
+        snapshot is never older than the pause.
+        """
+        sock = self._sock
+        with self._lock:
+            self._last_read = time.monotonic()
+            if not self._paused:
+                return
+            self._paused = False
+            if self._closed or self._closing or sock is None or self._protocol.state is not State.NORMAL:
+                return
+            self._protocol.request_update(incremental=False)
+            data = self._protocol.data_to_send()
+            pixels = self._stats.pixels
+        with self._send_lock:
+            try:
+                sock.sendall(data)
+            except OSError:
+                return  # the reader thread sees the connection fail and reports it
+        if not wait:
+            return
+        deadline = time.monotonic() + self._resume_timeout
+        with self._lock:
+            fb = self._protocol.framebuffer
+            while self._stats.pixels - pixels < fb.width * fb.height and not self._closed:  # (size may change)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._wait(remaining)
+
+    @property
+    def paused(self) -> bool:
+        """True while the session is not asking for updates (see ``idle_pause``)."""
+        return self._paused
 
     def _record_frame(self, event: ev.FramebufferUpdate) -> None:
         """Append the update just decoded to the :meth:`record_to` file (``_lock`` held)."""
@@ -354,6 +489,7 @@ class VNCSession:
         :raises vncenv.error.Error: the connection ended (the error that ended it).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._reading()
         with self._lock:
             seen = self._stats.updates if after is None else after
             while self._stats.updates <= seen:
@@ -367,9 +503,11 @@ class VNCSession:
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until the connection ends (or ``timeout`` s pass); True if it ended.
 
-        It does not raise: read :attr:`error` for why it ended.
+        It does not raise: read :attr:`error` for why it ended.  Waiting here
+        counts as reading (see ``idle_pause``).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._reading()
         with self._lock:
             while not self._closed:
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -394,11 +532,13 @@ class VNCSession:
 
     def snapshot(self) -> np.ndarray:
         """An owned copy of the framebuffer after the last complete update: (H, W, 3) RGB."""
+        self._reading(wait=True)
         with self._lock:
             return self._protocol.framebuffer.array.copy()
 
     def last_frame(self) -> np.ndarray | None:
         """With ``keep_last_frame``: a copy of the last complete update's picture."""
+        self._reading(wait=True)
         with self._lock:
             return None if self._last_frame is None else self._last_frame.copy()
 
@@ -419,6 +559,7 @@ class VNCSession:
 
         :raises vncenv.error.UsageError: ``out`` or ``bottom`` does not fit the frame.
         """
+        self._reading(wait=True)
         with self._lock:
             fb = self._protocol.framebuffer.array
             height, width = fb.shape[:2]
@@ -435,6 +576,7 @@ class VNCSession:
 
     def snapshot_with_count(self) -> tuple[np.ndarray, int]:
         """Like :meth:`snapshot`, plus the number of updates it includes."""
+        self._reading(wait=True)
         with self._lock:
             return self._protocol.framebuffer.array.copy(), self._stats.updates
 
@@ -449,7 +591,16 @@ class VNCSession:
         with self._lock:
             s = self._stats
             return SessionStats(
-                s.updates, s.rects, s.bytes, s.pixels, s.bells, s.last_update_time, s.connected_time, dict(s.extra)
+                updates=s.updates,
+                rects=s.rects,
+                bytes=s.bytes,
+                pixels=s.pixels,
+                bells=s.bells,
+                last_update_time=s.last_update_time,
+                connected_time=s.connected_time,
+                extra=dict(s.extra),
+                pauses=s.pauses,
+                paused=self._paused,
             )
 
     # -- recording ----------------------------------------------------------------
@@ -506,6 +657,8 @@ class VNCSession:
                     compress_level=compress_level,
                     fsync=fsync,
                 )
+        if path is not None:
+            self._reading()  # a recording reads every update: resume if paused
         return count
 
     @property
@@ -524,6 +677,11 @@ class VNCSession:
             try:
                 assert self._sock is not None
                 self._sock.sendall(data)
+            except TimeoutError as exc:
+                # part of the message may have gone out: the stream is broken, drop it
+                error = Timeout(f"sending to {self.name} made no progress for {self._stall_timeout} s (stall_timeout)")
+                self._fail(error)
+                raise error from exc
             except OSError as exc:
                 raise ConnectionClosed(f"sending to {self.name} failed: {exc}") from exc
 

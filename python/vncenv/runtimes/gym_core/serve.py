@@ -34,7 +34,16 @@ def serve(
     parent_pid: int | None = None,
     ready: threading.Event | None = None,
 ) -> int:
-    """Serve ``env_id`` until SIGTERM or Ctrl-C; return the exit status."""
+    """Serve ``env_id`` until SIGTERM or Ctrl-C; return the exit status.
+
+    Without ``password``, ``$VNCENV_PASSWORD`` is used (and removed from the
+    environment, so the programs this starts do not inherit it); without
+    either, a random one (printed).  Pass passwords that way, not on a
+    command line, which every user of the machine can read.  Every port
+    binds to ``host``, loopback by default.
+    """
+    if password is None:
+        password = os.environ.pop("VNCENV_PASSWORD", None) or None
     generated = password is None
     if generated:
         password = secrets.token_urlsafe(6)[:8]
