@@ -67,7 +67,7 @@ def cpu_per_remote(seconds: float) -> float:
         (remote,) = manager.ready(timeout=60)
         pid = manager._processes[0].popen.pid  # the remote's process tree
         with VNCSession.connect(remote.host, remote.vnc_port, password=remote.password, encoding="tight",
-                                quality_level=8) as session:  # fmt: skip
+                                quality_level=8, idle_pause=None) as session:  # fmt: skip  (it sleeps, reading nothing)
             session.wait_for_update(timeout=10)
             cpu0, t0 = _tree_cpu(pid), time.perf_counter()
             time.sleep(seconds)
