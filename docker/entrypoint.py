@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vncenv-runtime", description=__doc__.splitlines()[0])
     p.add_argument("--runtime", default=env("VNCENV_RUNTIME", "gym-core"), choices=["gym-core"])
     p.add_argument("--env", default=env("VNCENV_ENV_ID"), help="Gymnasium id (default $VNCENV_ENV_ID)")
-    p.add_argument("--password", default=env("VNCENV_PASSWORD") or None)
+    # taken out of the environment, so Xvnc and the game do not inherit it
+    p.add_argument("--password", default=os.environ.pop("VNCENV_PASSWORD", None) or None)
     p.add_argument("--mode", default=env("VNCENV_MODE", "realtime"), choices=["realtime", "sync"])
     p.add_argument("--fps", type=float, default=float(env("VNCENV_FPS", "60")))
     p.add_argument("--scale", type=int, default=int(env("VNCENV_SCALE", "2")))
