@@ -17,7 +17,14 @@ Modes (the remote's, see :mod:`vncenv.runtimes.gym_core.runtime`):
   ``info["throttle.frames_lost"]``.
 
 A remote that dies ends the episode: ``truncated=True`` and ``info["error"]``;
-the next ``reset`` replaces (or reconnects) it.
+the next ``reset`` replaces (or reconnects) it.  Dead is: the VNC connection
+closed, the rewarder connection lost at any moment of the episode (even if
+the client got it back: the rewards of the gap are lost), no reward for a
+sync action within ``step_timeout``, or (realtime) no new frame within
+``step_timeout``.  A remote that cannot be replaced (``vnc://``, or
+``replace_on_crash=False``) is reconnected to, and a rewarder that still
+holds our dead connection (it has not noticed: a network cut leaves no trace
+on its side) is asked again until ``start_timeout``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from ..error import Error, UsageError
+from ..error import ConnectionClosed, Error, Timeout, UsageError
 from ..remotes import RemoteManager, build
 from ..rewarder import RewarderClient
 from ..runtimes.gym_core.keymap import keymap_for, keys_for
@@ -164,6 +171,9 @@ class VNCEnv(gymnasium.Env):
         self._held_keysyms: set[int] = set()
         self._next_tick = 0.0
         self._broken: str | None = None
+        self._rewarder_connections = 0  # the rewarder client's connection count when the episode began
+        self._updates_seen = -1  # realtime: the VNC update count at the last step, and when it last changed
+        self._updates_changed = 0.0
         self._pending_action: Any = 0
         self._pending_error: str | None = None
         self._reward_count = 0
@@ -188,6 +198,7 @@ class VNCEnv(gymnasium.Env):
     # -- connection ------------------------------------------------------------
 
     def _connect(self) -> None:
+        reconnecting = False  # to the remote we were connected to (True) or to a fresh one
         if self._manager is None:
             options: dict[str, Any] = {"start_timeout": self.start_timeout}
             if not (isinstance(self.remotes_spec, str) and self.remotes_spec.startswith("vnc://")):
@@ -195,18 +206,67 @@ class VNCEnv(gymnasium.Env):
                 if self.client_id is not None and str(self.remotes_spec).startswith("docker://"):
                     options["client_id"] = self.client_id
             self._manager = build(self.remotes_spec, env_id=self.env_id, **options)
+            self._remote = None
+        if self._remote is None:  # the first reset (or one whose remote never became ready)
             self._remote = self._manager.ready(timeout=self.start_timeout)[0]
-        elif self._broken is not None and self.replace_on_crash:
+        elif self._broken is not None or self._dead():
             self._disconnect()
-            self._remote = self._manager.replace(self._remote, timeout=self.start_timeout)
+            if self.replace_on_crash:  # a manual manager gives the same remote back once it answers
+                fresh = self._manager.replace(self._remote, timeout=self.start_timeout)
+                reconnecting, self._remote = fresh == self._remote, fresh
+            else:
+                reconnecting = True
         r = self._remote
         if self._vnc is None or self._vnc.closed:
             self._vnc = VNCSession.connect(r.host, r.vnc_port, password=r.password, timeout=self.start_timeout,
                                            **self.vnc_kwargs)  # fmt: skip
         if self._rewarder is None:
-            self._rewarder = RewarderClient.connect(r.host, r.rewarder_port, password=r.password,
-                                                    observer=self.observer, start_timeout=self.start_timeout)  # fmt: skip
+            self._rewarder = self._connect_rewarder(r, reconnecting)
         self._broken = None
+
+    def _dead(self) -> bool:
+        """A connection ended between episodes (or was never made)."""
+        vnc, rewarder = self._vnc, self._rewarder
+        return vnc is None or vnc.closed or rewarder is None or rewarder.state in ("failed", "closed")
+
+    def _connect_rewarder(self, r: Any, reconnecting: bool) -> RewarderClient:
+        """A rewarder connection; when ``reconnecting``, a refusal is retried until ``start_timeout``.
+
+        The rewarder admits one active client.  After a network cut it may
+        still hold our previous connection (nothing told it that it died)
+        until its keepalive or the reset of our closed socket drops it, and
+        it refuses us meanwhile (``ConnectionClosed``, not an authentication error).
+        """
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                return RewarderClient.connect(r.host, r.rewarder_port, password=r.password, observer=self.observer,
+                                              start_timeout=max(1.0, deadline - time.monotonic()))  # fmt: skip
+            except ConnectionClosed:
+                if not reconnecting or time.monotonic() + 0.5 > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def _connection_problem(self) -> Error | None:
+        """Why the remote's connections cannot carry this episode on, or None.
+
+        The rewarder counts as lost once its connection dropped in this
+        episode, even if the client reconnected: rewards of the gap are gone.
+        """
+        vnc, rewarder = self._vnc, self._rewarder
+        assert vnc is not None and rewarder is not None
+        if vnc.error is not None:
+            kind = Timeout if isinstance(vnc.error, Timeout) else ConnectionClosed
+            return kind(f"the VNC connection failed: {vnc.error}")
+        if vnc.closed:
+            return ConnectionClosed(f"the VNC connection to {vnc.name} closed", clean=True)
+        state = rewarder.state
+        if state != "connected" or rewarder.connections != self._rewarder_connections:
+            if rewarder.error is not None:
+                return rewarder.error
+            return ConnectionClosed(f"the rewarder connection to {rewarder.uri} was lost during the episode "
+                                    f"(now {state}); rewards sent meanwhile are lost")  # fmt: skip
+        return None
 
     def _disconnect(self) -> None:
         for name in ("_vnc", "_rewarder"):
@@ -338,7 +398,15 @@ class VNCEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._connect()
+        try:
+            self._connect()
+            return self._begin_episode(seed)
+        except Error as exc:  # the remote failed while resetting: the next reset replaces or reconnects
+            if self._remote is not None:
+                self._broken = str(exc)
+            raise
+
+    def _begin_episode(self, seed: int | None):
         assert self._rewarder is not None and self._vnc is not None
         asked_ms = int(time.time() * 1000)
         self._release_keys()
@@ -353,6 +421,8 @@ class VNCEnv(gymnasium.Env):
             return newer and ((m.time_ms - since) & 0xFFFFFFFF) < 1 << 31
 
         obs, meta = self._wait_frame(after_reset, "after the reset")
+        self._rewarder_connections = self._rewarder.connections
+        self._updates_seen, self._updates_changed = self._vnc.update_count, time.monotonic()
         self._next_tick = time.monotonic() + 1.0 / self.fps
         self._step_times.clear()
         self._step_times.append(time.monotonic())
@@ -384,6 +454,9 @@ class VNCEnv(gymnasium.Env):
         if self.observer:
             return
         try:
+            problem = self._connection_problem()  # do not block on a connection that is gone
+            if problem is not None:
+                raise problem
             if self.action_space_kind == "vnc":
                 self._send_events(action)
             elif self.mode == "sync":
@@ -452,7 +525,19 @@ class VNCEnv(gymnasium.Env):
 
     def _step_sync(self, out: np.ndarray | None = None):
         assert self._rewarder is not None
-        self._rewarder.wait_received("v0.env.reward", self._reward_count, timeout=self.step_timeout)
+        deadline = time.monotonic() + self.step_timeout
+        while True:  # in slices, so that a connection that dies meanwhile is reported at once
+            try:
+                left = max(0.0, deadline - time.monotonic())
+                self._rewarder.wait_received("v0.env.reward", self._reward_count, timeout=min(0.25, left))
+                break
+            except Timeout:
+                problem = self._connection_problem()
+                if problem is not None:
+                    raise problem from None
+                if time.monotonic() >= deadline:
+                    raise Timeout(f"rewarder {self._rewarder.uri}: no reward for the action within "
+                                  f"step_timeout={self.step_timeout} s (the remote does not answer)") from None
         reward, done, info = self._rewarder.pop()
         env_info = info.get("env_info") or {}
         if "frame_id" not in env_info:
@@ -490,9 +575,17 @@ class VNCEnv(gymnasium.Env):
     def _step_realtime(self, wait_tick: bool = True, out: np.ndarray | None = None):
         assert self._rewarder is not None and self._vnc is not None
         lost = self.wait_tick() if wait_tick else 0
-        if self._vnc.closed or self._vnc.error is not None:
-            raise self._vnc.error or Error("the VNC connection closed")
+        problem = self._connection_problem()
+        if problem is not None:
+            raise problem
         obs, meta = self._latest_frame(out)
+        # The runtime draws every tick (the metadata strip changes), so frames stop only when the remote does.
+        now, updates = time.monotonic(), self._vnc.update_count
+        if updates != self._updates_seen:
+            self._updates_seen, self._updates_changed = updates, now
+        elif now - self._updates_changed > max(self.step_timeout, 3.0 / self.fps):
+            raise Timeout(f"no new frame from {self._vnc.name} for {now - self._updates_changed:.1f} s "
+                          f"(step_timeout={self.step_timeout} s): the remote stopped sending")  # fmt: skip
         reward, done, info = self._rewarder.pop()
         if info.get("error"):
             raise Error(str(info["error"]))

@@ -38,6 +38,13 @@ Reaper
     Owners on other machines are never judged.  ``python -m
     vncenv.remotes.docker ls|reap`` does the same from a shell.
 
+Engine restarts
+    A dockerd that stops takes its containers with it (unless it runs with
+    ``live-restore``): their remotes die, and :meth:`~DockerManager.replace`
+    re-allocates them -- it waits (within its timeout) for the engine to
+    answer again, removes the dead container and starts a new one; the
+    docker client reconnects by itself.
+
 ``DOCKER_HOST``
     ``unix://`` (the default socket), ``tcp://HOST:PORT`` (TLS from
     ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` as the docker CLI reads them)
@@ -456,6 +463,8 @@ class DockerManager(RemoteManager):
                 if exc.status_code == 409 and "already in use" in str(exc):
                     continue  # a name clash: draw another
                 raise Error(f"could not start a container of {self.image}: {exc}") from exc
+            except Exception as exc:  # the engine went away (requests' ConnectionError, ...)
+                raise Error(f"could not start a container of {self.image} on {self.docker_host}: {exc}") from exc
         else:
             raise Error("could not find a free container name")
         with _in_use_lock:
@@ -595,16 +604,36 @@ class DockerManager(RemoteManager):
         raise UsageError(f"{remote.name} is not one of this manager's remotes")
 
     def replace(self, remote: Remote, timeout: float | None = None) -> Remote:
-        """Remove ``remote``'s container (dead or not) and start a fresh one in its place."""
+        """Remove ``remote``'s container (dead or not) and start a fresh one in its place.
+
+        An engine that does not answer (dockerd restarting: its containers
+        died with it unless it runs with live-restore) is waited for, within
+        ``timeout``; the client reconnects by itself once it answers.
+        """
         if self._closed:
             raise UsageError("the manager is closed")
+        deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
         index, old = self._find(remote)
+        self._wait_engine(deadline)
         self._release(old, remove=True)
         fresh = self._start()
         with self._lock:
             self._containers[index] = fresh
-        self._wait(fresh, self.start_timeout if timeout is None else timeout)
+        self._wait(fresh, max(0.1, deadline - time.monotonic()))
         return fresh.remote
+
+    def _wait_engine(self, deadline: float) -> None:
+        """Return once the engine answers a ping; :class:`Error` if it does not by ``deadline``."""
+        delay = 0.1
+        while True:
+            try:
+                self.client.ping()
+                return
+            except Exception as exc:  # refused, reset, no socket file: dockerd is down or starting
+                if time.monotonic() + delay > deadline:
+                    raise Error(f"the Docker engine at {self.docker_host} does not answer: {exc}") from exc
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
 
     # -- teardown ---------------------------------------------------------------
 

@@ -10,13 +10,25 @@ The I/O runs on the one background asyncio loop the process shares
 * A dropped connection is retried with exponential backoff (plus jitter)
   until ``start_timeout`` seconds have passed since the drop; a reset waiting
   for its reply is sent again on the new connection.  A deliberate refusal
-  (``v0.connection.close``: a bad password, another active client) is final.
+  (``v0.connection.close``: a bad password, another active client) is final,
+  except "another client is active" on a reconnection: that client is most
+  likely our own previous connection, which the rewarder has not yet seen
+  die (after a network cut nothing tells it), so it is retried like a drop.
 * Clock skew is bounded by pings alone (Universe's method): a ping sent at
   local ``t0``, answered at remote ``s``, received at local ``t1`` gives
   ``s - t1 <= remote - local <= s - t0``.  The bounds of all pings of a
   connection are intersected (the latest sample alone if the intersection
   is empty, as when a clock jumped).  A message's lag is then bounded by
   ``t_recv - sent_at + skew``.
+* A rewarder that stops answering (its process frozen, the network gone,
+  a frame left half-sent) is noticed by the WebSocket keepalive: a ping every
+  ``keepalive_interval`` seconds must be answered within
+  ``keepalive_timeout``, so the connection counts as lost at most
+  ``keepalive_interval + keepalive_timeout`` seconds, plus the 2 s the
+  closing handshake may take (42 s by default), after the rewarder's last
+  sign of life.  The client then reconnects as after any drop, and fails
+  (``pop()``'s ``info["error"]``, every call raising) once
+  ``start_timeout`` more seconds pass without a connection.
 """
 
 from __future__ import annotations
@@ -51,7 +63,7 @@ from .messages import (
     decode,
     encode,
 )
-from .server import CLOSE_AUTH_FAILED
+from .server import CLOSE_AUTH_FAILED, CLOSE_CLIENT_ACTIVE
 
 __all__ = ["RewarderClient"]
 
@@ -77,7 +89,12 @@ class RewarderClient:
         clock skew; one more every ``ping_interval`` seconds.
     :param backoff: ``(first, longest)`` delay between connection attempts, s.
     :param log: a path or :class:`~vncenv.rewarder.log.RewardLog`: every message sent and received.
-    :param max_size: largest incoming message, in bytes.
+    :param max_size: largest incoming message, in bytes (a bigger one drops
+        the connection with code 1009, and the client reconnects).
+    :param keepalive_interval: seconds between WebSocket keepalive pings;
+        None sends none (a dead rewarder is then noticed only by TCP).
+    :param keepalive_timeout: seconds a keepalive ping may go unanswered
+        before the connection counts as lost.
     """
 
     def __init__(
@@ -94,6 +111,8 @@ class RewarderClient:
         log: str | os.PathLike[str] | RewardLog | None = None,
         max_size: int = MAX_MESSAGE_SIZE,
         name: str | None = None,
+        keepalive_interval: float | None = 20.0,
+        keepalive_timeout: float | None = 20.0,
     ) -> None:
         if password is not None and not isinstance(password, str):
             raise UsageError("password must be a str or None")
@@ -111,6 +130,10 @@ class RewarderClient:
         self._ping_interval = ping_interval
         self._backoff = backoff
         self._max_size = max_size
+        for label, value in (("keepalive_interval", keepalive_interval), ("keepalive_timeout", keepalive_timeout)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise UsageError(f"{label} must be a positive number of seconds or None, not {value!r}")
+        self._keepalive = (keepalive_interval, keepalive_timeout)
         self._own_log = False
         if log is None or isinstance(log, RewardLog):
             self._log = log
@@ -331,6 +354,12 @@ class RewarderClient:
         return self.state == "connected"
 
     @property
+    def connections(self) -> int:
+        """Connections that got as far as a describe: 1, plus one per reconnection."""
+        with self._cond:
+            return self._connections
+
+    @property
     def error(self) -> Error | None:
         """Why the client gave up, or None."""
         with self._cond:
@@ -411,8 +440,8 @@ class RewarderClient:
                         compression=None,
                         proxy=None,
                         open_timeout=max(0.5, min(10.0, remaining)),
-                        ping_interval=20,
-                        ping_timeout=20,
+                        ping_interval=self._keepalive[0],
+                        ping_timeout=self._keepalive[1],
                         close_timeout=2,
                         logger=websockets_logger("client"),
                     )
@@ -431,7 +460,7 @@ class RewarderClient:
                     last_problem = f"{type(e).__name__}: {e}"
                 else:
                     fatal, last_problem, was_ready = await self._session(ws)
-                    if fatal is not None:
+                    if fatal is not None and not (ws.close_code == CLOSE_CLIENT_ACTIVE and self._connections):
                         self._fail(fatal)
                         return
                     if self._closing:
