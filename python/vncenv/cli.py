@@ -319,12 +319,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--env", required=True, help="Gymnasium id, e.g. ALE/Pong-v5 or CartPole-v1")
     g.add_argument("--vnc-port", type=int, required=True)
     g.add_argument("--rewarder-port", type=int, required=True)
-    g.add_argument("--password", help="VNC and rewarder password (default: a random one, printed)")
+    g.add_argument("--password", help="VNC and rewarder password (default: $VNCENV_PASSWORD, else a random one, "
+                   "printed); prefer the variable: a command line is visible to every user")
     g.add_argument("--fps", type=float, default=60.0)
     g.add_argument("--mode", choices=["realtime", "sync"], default="realtime")
     g.add_argument("--display", help="X display, e.g. :5 (default: a free one)")
     g.add_argument("--scale", type=int, default=2, help="integer upscaling of the frames")
     g.add_argument("--parent-pid", type=int, help="stop when this process is gone (for remote managers)")
+    g.add_argument("--host", default="127.0.0.1",
+                   help="address both ports bind to (default 127.0.0.1: loopback only; 0.0.0.0 for every interface)")
     g.set_defaults(func=_serve_gym_core)
 
 
@@ -342,6 +345,7 @@ def _serve_gym_core(args: argparse.Namespace) -> int:
         return serve(
             args.env, vnc_port=args.vnc_port, rewarder_port=args.rewarder_port, password=args.password,
             fps=args.fps, mode=args.mode, display=display, scale=args.scale, parent_pid=args.parent_pid,
+            host=args.host,
         )  # fmt: skip
     except Error as exc:
         return _fail(EXIT_PROTOCOL, str(exc))

@@ -223,8 +223,9 @@ class Netns:
 class NetnsServer:
     """``serve()`` of ``vncenv serve gym-core`` inside ``netns``, on its address.
 
-    The CLI binds to 127.0.0.1 (it has no ``--host``), so the server is
-    started through the same ``serve()`` function with ``host=netns.ns_ip``.
+    Started through ``serve()`` itself (what ``vncenv serve gym-core --host``
+    runs) with ``host=netns.ns_ip``, so the test can raise the rewarder
+    server's log level first.
     VNC on 5900 and the rewarder on 15900 (the namespace has its own ports).
     """
 

@@ -178,3 +178,19 @@ def test_ppo_training_survives_its_xvnc_killed_mid_run(mode):
     finally:
         env.close()
     wait_gone(seen, 20)
+
+
+@pytest.mark.parametrize("mode", ["sync", "realtime"])
+def test_the_runtime_exits_when_its_xvnc_dies(mode):
+    """A remote without a screen is dead: `vncenv serve` exits with an error
+    soon after its Xvnc is killed (realtime: its next draw fails; sync: its
+    watch on Xvnc notices, since no step would)."""
+    env = gymnasium.make("vncenv/Pong-v0", mode=mode)
+    try:
+        env.reset(seed=0)
+        popen = env.unwrapped._manager._processes[0].popen
+        kill_xvnc(env)
+        assert popen.wait(timeout=15) != 0
+        assert not any(env.unwrapped._manager.health().values())
+    finally:
+        env.close()

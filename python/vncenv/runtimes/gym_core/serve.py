@@ -69,9 +69,14 @@ def serve(
         )
         if parent_pid is not None:
             threading.Thread(target=_watch_parent, args=(parent_pid, runtime), daemon=True).start()
+        xvnc_died = threading.Event()
+        threading.Thread(target=_watch_xvnc, args=(xvnc, runtime, xvnc_died), daemon=True).start()
         if ready is not None:
             ready.set()
         runtime.run(window, server)
+        if xvnc_died.is_set():
+            print(f"vncenv serve: Xvnc exited ({xvnc.log_tail(500).strip()[-200:]}); stopping", file=sys.stderr, flush=True)
+            return 4
         return 0
     finally:
         for sig, handler in previous.items():
@@ -82,6 +87,17 @@ def serve(
             window.close()
         xvnc.stop()
         runtime.env.close()
+
+
+def _watch_xvnc(xvnc: Xvnc, runtime: GymCoreRuntime, died: threading.Event) -> None:
+    """Stop the runtime once its Xvnc is gone: a remote without a screen is dead
+    (in sync mode nothing else would notice until the next step)."""
+    process = xvnc.process
+    if process is None:
+        return
+    process.wait()
+    died.set()
+    runtime.stop()
 
 
 def _watch_parent(pid: int, runtime: GymCoreRuntime) -> None:
