@@ -11,7 +11,9 @@ random actions.  Reported per run:
 * steps/s: batch steps a second, and env steps (N x batch) a second;
 * step() overhead per remote: CPU time of the calling thread inside
   ``step()`` (``time.thread_time``: blocking waits for the remotes use no
-  CPU and so are excluded), divided by N; median over the steps;
+  CPU and so are excluded), divided by N; median over the steps; and, for
+  scale, the CPU time of one more copy of a frame (``snapshot_into``) made
+  right after the step: the one copy each observation needs;
 * action-to-frame latency (N = 1): sync mode: the wall time of one step,
   from sending the action to holding the frame it produced; realtime: the
   action probe's ``lags.action`` (key press to the runtime applying it) plus
@@ -48,7 +50,9 @@ def run(n: int, mode: str, steps: int, scale: int, fps: float) -> dict:
         ready = time.perf_counter() - t0
         for _ in range(20):  # warm-up
             envs.step(rng.integers(0, 6, n))
-        cpu, wall, action_lags, obs_lags, errors = [], [], [], [], 0
+        cpu, wall, action_lags, obs_lags, errors, copies = [], [], [], [], 0, []
+        first = envs.envs[0]
+        scratch = np.empty(first.picture_shape, np.uint8)
         start = time.perf_counter()
         for _ in range(steps):
             actions = rng.integers(0, 6, n)
@@ -56,6 +60,9 @@ def run(n: int, mode: str, steps: int, scale: int, fps: float) -> dict:
             _, _, _, _, infos = envs.step(actions)
             cpu.append(time.thread_time() - c0)
             wall.append(time.perf_counter() - w0)
+            c0 = time.thread_time()  # what one frame copy costs right now (its share of the step)
+            first.vnc.snapshot_into(scratch)
+            copies.append(time.thread_time() - c0)
             errors += int(np.sum(infos.get("_error", 0)))
             for key, out in (("lags.action", action_lags), ("lags.observation", obs_lags)):
                 if key in infos:
@@ -75,6 +82,7 @@ def run(n: int, mode: str, steps: int, scale: int, fps: float) -> dict:
         "env_steps_per_s": round(n * steps / elapsed, 1),
         "step_cpu_ms_per_remote_median": round(statistics.median(cpu) / n * 1000, 4),
         "step_cpu_ms_per_remote_p90": round(float(np.percentile(cpu, 90)) / n * 1000, 4),
+        "frame_copy_ms_median": round(statistics.median(copies) * 1000, 4),
         "startup_s": round(ready, 2),
         "errors": errors,
     }
