@@ -18,7 +18,11 @@ if [ -f "$ZNG/build/libz-ng.a" ] && [ -f "$ZNG/build/zlib-ng.h" ]; then
 fi
 command -v cmake >/dev/null || { echo "cmake is missing: apt-get install cmake" >&2; exit 1; }
 mkdir -p "$ZNG"
-[ -f "$ZNG/$SDIST" ] || "$PYTHON" -m pip download -q --no-deps --no-binary zlib-ng "zlib-ng==1.1.0" -d "$ZNG" >&2
+if [ ! -f "$ZNG/$SDIST" ]; then
+    # quietly: pip warns about every index location it skips; its log is shown on failure
+    "$PYTHON" -m pip download -q --no-deps --no-binary zlib-ng "zlib-ng==1.1.0" -d "$ZNG" >"$ZNG/pip.log" 2>&1 \
+        || { cat "$ZNG/pip.log" >&2; exit 1; }
+fi
 echo "$SHA256  $ZNG/$SDIST" | sha256sum -c - >&2
 rm -rf "$ZNG/src" "$ZNG/build"
 mkdir -p "$ZNG/src"
