@@ -32,6 +32,7 @@ rest.  When such a test fails, the report shows the tail of the server's log.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import pytest
@@ -39,6 +40,12 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import servers  # noqa: E402
+
+# A suite started with SIGINT ignored (nohup, `make test &` in a script) would
+# pass that on to every program it starts, and the Ctrl-C tests of the CLI
+# would wait forever: a handled signal is reset to the default in a child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _SERVER_FIXTURES = ("xvnc", "x11vnc", "vnc_server")
 _ONLY_FOR = {"frame_rate": "xvnc", "reliable": "x11vnc"}
