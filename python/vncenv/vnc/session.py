@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -64,6 +65,10 @@ from .protocol import (
 )
 
 __all__ = ["VNCSession", "SessionStats"]
+
+# A socket operation that ran out of stall_timeout: SO_RCVTIMEO/SO_SNDTIMEO
+# expire as EAGAIN on a blocking socket.
+_EXPIRED = (TimeoutError, BlockingIOError)
 
 _RECV_SIZE = 1 << 18
 
@@ -214,7 +219,15 @@ class VNCSession:
             raise ConnectionClosed(f"cannot connect to {self.name}: {exc}") from exc
         # With a stall timeout every recv and send is bounded by it; the reader
         # tells a stall (a message begun) from an idle server when it expires.
-        sock.settimeout(self._stall_timeout)
+        # The kernel keeps the time (SO_RCVTIMEO/SO_SNDTIMEO on a blocking
+        # socket, expiring as EAGAIN): a Python socket timeout would poll()
+        # before every recv and send, a system call more per read.
+        sock.settimeout(None)
+        if self._stall_timeout is not None:
+            seconds = int(self._stall_timeout)
+            timeval = struct.pack("ll", seconds, int((self._stall_timeout - seconds) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         if self._record_arg is not None:
@@ -288,7 +301,7 @@ class VNCSession:
                         n = sock.recv_into(buf)
                         if self._recorder is not None and n:
                             self._recorder.write(buf[:n])
-                except TimeoutError:  # no byte for stall_timeout s
+                except _EXPIRED:  # no byte for stall_timeout s
                     if self._closing:
                         raise
                     partial = protocol.partial_message  # the receive side is this thread's
@@ -308,7 +321,7 @@ class VNCSession:
                     outgoing = protocol.data_to_send()
                 if outgoing:
                     with self._send_lock:
-                        sock.sendall(outgoing)
+                        self._send_all(sock, outgoing)
                 if finished:
                     return
         except Error as exc:
@@ -316,7 +329,7 @@ class VNCSession:
         except OSError as exc:
             if self._closing:
                 self._fail(None)
-            elif isinstance(exc, TimeoutError):
+            elif isinstance(exc, _EXPIRED):
                 self._fail(
                     Timeout(f"sending to {self.name} made no progress for {self._stall_timeout} s (stall_timeout)")
                 )
@@ -669,6 +682,19 @@ class VNCSession:
 
     # -- input ------------------------------------------------------------------
 
+    def _send_all(self, sock: socket.socket, data: bytes) -> None:
+        """``sendall``, failing once one send makes no progress for stall_timeout.
+
+        (SO_SNDTIMEO makes a send that had written part of its data return the
+        part when the time is up: that is a stall too, not progress.)"""
+        view = memoryview(data)
+        while view.nbytes:
+            started = time.monotonic()
+            sent = sock.send(view)  # BlockingIOError: no byte went out in time
+            view = view[sent:]
+            if view.nbytes and self._stall_timeout is not None and time.monotonic() - started >= self._stall_timeout:
+                raise TimeoutError(f"no progress for {self._stall_timeout} s")
+
     def _send(self, data: bytes) -> None:
         if not self._ready:
             raise UsageError("the session is not connected yet")
@@ -676,8 +702,8 @@ class VNCSession:
         with self._send_lock:
             try:
                 assert self._sock is not None
-                self._sock.sendall(data)
-            except TimeoutError as exc:
+                self._send_all(self._sock, data)
+            except _EXPIRED as exc:
                 # part of the message may have gone out: the stream is broken, drop it
                 error = Timeout(f"sending to {self.name} made no progress for {self._stall_timeout} s (stall_timeout)")
                 self._fail(error)
