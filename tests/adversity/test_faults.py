@@ -170,7 +170,9 @@ def test_ppo_training_survives_its_xvnc_killed_mid_run(mode):
         seen |= set(killed["before"])
         assert len(env.errors) == 1, env.errors
         step, truncated, text = env.errors[0]
-        assert truncated and killed["at"] <= step <= killed["at"] + 3 and "VNC connection" in text, (killed, env.errors)
+        # the VNC connection, or the rewarder's: `vncenv serve` exits once its Xvnc is gone
+        assert truncated and killed["at"] <= step <= killed["at"] + 3, (killed, env.errors)
+        assert re.search(r"(VNC|rewarder) connection", text), (killed, env.errors)
         assert env.steps - step >= 100  # training went on after it
         assert serve_pid(env) != killed["serve"]  # the reset replaced the remote
         seen |= set(remote_processes(env))

@@ -313,8 +313,8 @@ class VNCEnv(gymnasium.Env):
             try:
                 self._vnc.wait_for_update(timeout=min(remaining, 0.5), after=seen)
             except Error as exc:
-                if self._vnc.closed:
-                    raise
+                if self._vnc.closed:  # say which connection, as every step failure does
+                    raise (self._connection_problem() or exc) from None
                 del exc
 
     def _latest_frame(self, out: np.ndarray | None = None) -> tuple[np.ndarray, Metadata | None]:
