@@ -6,9 +6,7 @@ that it executed them all ("Done N runs").  The campaign itself (10^6
 executions a target, seeds from real recordings) is ``sh tests/fuzz/campaign.sh``.
 
 The reproducers in ``tests/fuzz/crashes/<bug>/fuzz_<target>-*.bin`` are run
-through their target too: a reported bug stays an expected failure until it
-is fixed (strict where the failure is deterministic, so a fix shows up as
-XPASS: then drop it from ``OPEN_BUGS``).
+through their target too, as regression tests of the bugs they found.
 """
 
 from __future__ import annotations
@@ -29,11 +27,8 @@ TARGETS = sorted(os.path.basename(p)[len("fuzz_") : -len(".py")] for p in glob.g
 RUNS = 300
 REPRODUCERS = sorted(glob.glob(os.path.join(FUZZ, "crashes", "*", "fuzz_*-*.bin")))
 
-#: Bugs found by the targets and not fixed yet (tests/fuzz/crashes/<name>/README.md):
-#: name -> (what, strict).  Strict: a fix must show up as XPASS.
-OPEN_BUGS: dict[str, tuple[str, bool]] = {}  # both found so far are fixed (see their READMEs)
-# The reproducers must show their bug; the short fuzz runs pass over open ones
-# (VNCENV_FUZZ_SKIP, see tests/fuzz/_harness.py) so that they stay green.
+# The targets run on every input: no bug is passed over (VNCENV_FUZZ_SKIP, see
+# tests/fuzz/_harness.py, is for campaigns while a found bug is being fixed).
 _ENV = {k: v for k, v in os.environ.items() if k != "VNCENV_FUZZ_SKIP"}
 
 
@@ -58,7 +53,7 @@ def test_every_target_is_listed():
 def test_target_runs_on_its_seeds(target, corpus, tmp_path):
     seeds = corpus / target
     assert seeds.is_dir() and any(seeds.iterdir()), f"make_corpus.py wrote no seeds for {target}"
-    env = dict(_ENV, PYTHONHASHSEED="0", VNCENV_FUZZ_SKIP=",".join(OPEN_BUGS))
+    env = dict(_ENV, PYTHONHASHSEED="0")
     proc = subprocess.run(
         [
             sys.executable,
@@ -83,16 +78,9 @@ def test_target_runs_on_its_seeds(target, corpus, tmp_path):
     assert not os.listdir(tmp_path), f"fuzz_{target} wrote crash artifacts: {os.listdir(tmp_path)}"
 
 
-def _reproducer_param(path: str):
-    bug = os.path.basename(os.path.dirname(path))
-    marks = []
-    if bug in OPEN_BUGS:
-        what, strict = OPEN_BUGS[bug]
-        marks.append(pytest.mark.xfail(strict=strict, reason=f"open bug: {what}"))
-    return pytest.param(path, id=f"{bug}/{os.path.basename(path)}", marks=marks)
-
-
-@pytest.mark.parametrize("path", [_reproducer_param(p) for p in REPRODUCERS])
+@pytest.mark.parametrize(
+    "path", REPRODUCERS, ids=[f"{os.path.basename(os.path.dirname(p))}/{os.path.basename(p)}" for p in REPRODUCERS]
+)
 def test_reproducer_passes_its_target(path):
     target = os.path.basename(path).split("-", 1)[0]
     code = (
