@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,3 +68,29 @@ class RemoteManager(abc.ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class StartedRemotes(RemoteManager):
+    """A manager of remotes it starts itself (processes, containers).
+
+    Each started remote is a record with ``remote`` and ``ready``;
+    subclasses list them (``_started``) and wait for one (``_wait``).
+    """
+
+    start_timeout: float
+
+    @abc.abstractmethod
+    def _started(self) -> list[Any]:
+        """The records of the remotes started, in allocation order."""
+
+    @abc.abstractmethod
+    def _wait(self, started: Any, timeout: float) -> None:
+        """Block until one started remote answers; mark it ready."""
+
+    def ready(self, timeout: float | None = None) -> list[Remote]:
+        deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
+        started = self._started()
+        for s in started:
+            if not s.ready:
+                self._wait(s, max(0.1, deadline - time.monotonic()))
+        return [s.remote for s in started]

@@ -91,7 +91,7 @@ from typing import Any
 
 from .. import __version__
 from ..error import Error, Timeout, UsageError
-from .base import Remote, RemoteManager
+from .base import Remote, StartedRemotes
 from .probe import wait_ready
 
 __all__ = [
@@ -301,7 +301,7 @@ class _Container:
     ready: bool = False
 
 
-class DockerManager(RemoteManager):
+class DockerManager(StartedRemotes):
     """Run remotes as containers of the runtime image (see the module docstring).
 
     :param env_id: the Gymnasium id every remote serves.
@@ -543,15 +543,9 @@ class DockerManager(RemoteManager):
 
     # -- readiness ----------------------------------------------------------------
 
-    def ready(self, timeout: float | None = None) -> list[Remote]:
-        timeout = self.start_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+    def _started(self) -> list[_Container]:
         with self._lock:
-            containers = list(self._containers)
-        for c in containers:
-            if not c.ready:
-                self._wait(c, max(0.1, deadline - time.monotonic()))
-        return [c.remote for c in containers]
+            return list(self._containers)
 
     def _wait(self, c: _Container, timeout: float) -> None:
         r = c.remote

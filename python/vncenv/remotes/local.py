@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from ..error import Error, UsageError
 from ..runtimes.xvnc import free_tcp_port
-from .base import Remote, RemoteManager
+from .base import Remote, StartedRemotes
 from .probe import wait_ready
 
 __all__ = ["LocalManager"]
@@ -59,7 +59,7 @@ class _Process:
         return self.popen.poll() is None
 
 
-class LocalManager(RemoteManager):
+class LocalManager(StartedRemotes):
     """Run remotes as local processes.
 
     :param env_id: the Gymnasium id every remote serves.
@@ -130,15 +130,9 @@ class LocalManager(RemoteManager):
         remote = Remote(name, "127.0.0.1", vnc_port, rewarder_port, password, self.env_id)
         return _Process(remote, popen, log_path)
 
-    def ready(self, timeout: float | None = None) -> list[Remote]:
-        timeout = self.start_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+    def _started(self) -> list[_Process]:
         with self._lock:
-            processes = list(self._processes)
-        for p in processes:
-            if not p.ready:
-                self._wait(p, max(0.1, deadline - time.monotonic()))
-        return [p.remote for p in processes]
+            return list(self._processes)
 
     def _wait(self, p: _Process, timeout: float) -> None:
         r = p.remote
