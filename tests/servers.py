@@ -1580,3 +1580,29 @@ class RawRFBClient:
 
     def wait_for_image(self, expected: np.ndarray, timeout: float = 10.0) -> float:
         return self.wait_for(lambda fb: fb.shape == expected.shape and bool((fb == expected).all()), timeout)
+
+
+def wait_until_equal(session, server, timeout: float = 20.0) -> np.ndarray:
+    """Wait until a VNC session's picture equals the X server's own pixels; return it.
+
+    Fails the test (``AssertionError``) after ``timeout`` s, naming the first pixel that differs.
+    """
+    from vncenv.error import Timeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        expected = grab_screen(server)
+        got = session.snapshot()
+        if got.shape == expected.shape and np.array_equal(got, expected):
+            return got
+        if time.monotonic() > deadline:
+            assert got.shape == expected.shape, f"client {got.shape}, server {expected.shape} after {timeout} s"
+            first = tuple(np.argwhere((got != expected).any(axis=2))[0])
+            raise AssertionError(
+                f"{int((got != expected).any(axis=2).sum())} pixels differ after {timeout} s; first at (y, x) "
+                f"{first}: client {got[first]}, server {expected[first]}"
+            )
+        try:
+            session.wait_for_update(timeout=0.5)
+        except Timeout:
+            pass

@@ -18,6 +18,7 @@ import gymnasium
 import numpy as np
 import pytest
 import servers
+from servers import wait_until_equal
 from procs import alive, descendants
 
 import vncenv  # noqa: F401  (registers the vncenv/ ids)
@@ -55,20 +56,6 @@ def decode_file(path) -> tuple[list[np.ndarray], StreamDecoder]:
                 if isinstance(event, ev.FramebufferUpdate):
                     frames.append(decoder.framebuffer.array.copy())
     return frames, decoder
-
-
-def wait_until_equal(session: VNCSession, server, timeout: float = 20.0) -> None:
-    """Wait until the session's picture equals the X server's."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got, expected = session.snapshot(), servers.grab_screen(server)
-        if got.shape == expected.shape and np.array_equal(got, expected):
-            return
-        assert time.monotonic() < deadline, "the session never showed the server's picture"
-        try:
-            session.wait_for_update(timeout=0.5)
-        except Timeout:
-            pass
 
 
 def wait_updates(session: VNCSession, n: int, timeout: float = 10.0) -> None:

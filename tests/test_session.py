@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 import servers
+from servers import wait_until_equal
 
 from vncenv.error import AuthenticationError, Timeout
 from vncenv.vnc.session import VNCSession
@@ -20,27 +21,6 @@ LOSSLESS = [
     pytest.param({"encoding": "zrle"}, id="zrle"),
     pytest.param({"encoding": "tight"}, id="tight"),
 ]
-
-
-def wait_until_equal(session: VNCSession, server, timeout: float = 20.0) -> np.ndarray:
-    """Wait until the client's picture equals the X server's; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        expected = servers.grab_screen(server)
-        got = session.snapshot()
-        if got.shape == expected.shape and np.array_equal(got, expected):
-            return got
-        if time.monotonic() > deadline:
-            assert got.shape == expected.shape
-            diff = np.argwhere((got != expected).any(axis=2))
-            pytest.fail(
-                f"{len(diff)} pixels differ after {timeout} s; first at (y, x) {tuple(diff[0])}: "
-                f"client {got[tuple(diff[0])]}, server {expected[tuple(diff[0])]}"
-            )
-        try:
-            session.wait_for_update(timeout=0.5)
-        except Timeout:
-            pass
 
 
 def draw_scene(scene) -> None:

@@ -31,7 +31,6 @@ import numpy as np
 import pytest
 import servers
 
-from vncenv.error import Timeout
 from vncenv.vnc.constants import CANONICAL_PIXEL_FORMAT
 
 
@@ -149,27 +148,10 @@ def fake_rfb():
         server.stop()
 
 
-def _wait_equal(session, server, timeout: float = 20.0) -> np.ndarray:
-    deadline = time.monotonic() + timeout
-    while True:
-        expected = servers.grab_screen(server)
-        got = session.snapshot()
-        if got.shape == expected.shape and np.array_equal(got, expected):
-            return got
-        if time.monotonic() > deadline:
-            assert got.shape == expected.shape
-            diff = np.argwhere((got != expected).any(axis=2))
-            pytest.fail(f"{len(diff)} pixels differ from the server's after {timeout} s")
-        try:
-            session.wait_for_update(timeout=0.5)
-        except Timeout:
-            pass
-
-
 @pytest.fixture
 def wait_equal() -> Callable[..., np.ndarray]:
     """``wait_equal(session, server, timeout=20)``: the session's picture once it equals the server's."""
-    return _wait_equal
+    return servers.wait_until_equal
 
 
 def _rss_kib() -> int:
