@@ -305,3 +305,20 @@ def tight_data_size(w: int, h: int, filter_id: int, colours: int) -> int:
     if filter_id == 1:
         return ((w + 7) // 8) * h if colours == 2 else w * h
     return w * h * 3
+
+
+def stream_limits() -> Any:
+    """The caps of the whole-stream targets (RFB parser, FBS): small enough
+    that a fuzzed size reaches them, big enough for the real recordings' seeds."""
+    from vncenv.limits import Limits
+
+    return Limits(
+        max_width=1280,
+        max_height=1024,
+        max_cursor_size=64,
+        max_cut_text=1 << 16,
+        max_rects=1 << 14,
+        max_update_bytes=1 << 21,
+        max_name_length=1024,
+        max_reason_length=1024,
+    )

@@ -26,19 +26,9 @@ with _harness.instrumented(__name__ == "__main__"):
     import vncenv.vnc.protocol  # noqa: F401  (StreamDecoder imports it on first use)
 
 from vncenv.error import AuthenticationError, ConnectionClosed, ProtocolError  # noqa: E402
-from vncenv.limits import Limits  # noqa: E402
 
 MAX_BLOCK = 1 << 16
-LIMITS = Limits(
-    max_width=1280,
-    max_height=1024,
-    max_cursor_size=64,
-    max_cut_text=1 << 16,
-    max_rects=1 << 14,
-    max_update_bytes=1 << 21,
-    max_name_length=1024,
-    max_reason_length=1024,
-)
+LIMITS = _harness.stream_limits()
 
 
 class Unseekable(io.RawIOBase):

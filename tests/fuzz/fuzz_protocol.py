@@ -35,7 +35,6 @@ import numpy as np  # noqa: E402
 
 import vncenv._core as core  # noqa: E402
 from vncenv.error import AuthenticationError, ConnectionClosed, ProtocolError  # noqa: E402
-from vncenv.limits import Limits  # noqa: E402
 from vncenv.vnc import events  # noqa: E402
 
 FLAG_PASSWORD = 1
@@ -46,16 +45,7 @@ FLAG_REQUEST = 16
 
 PASSWORD = "fuzzpass"
 ENCODINGS = protocol.build_encodings("tight", quality_level=8, cursor=True)
-LIMITS = Limits(
-    max_width=1280,
-    max_height=1024,
-    max_cursor_size=64,
-    max_cut_text=1 << 16,
-    max_rects=1 << 14,
-    max_update_bytes=1 << 21,
-    max_name_length=1024,
-    max_reason_length=1024,
-)
+LIMITS = _harness.stream_limits()
 
 
 def parse(data: bytes) -> tuple[int, list[int], bytes]:
