@@ -143,6 +143,37 @@ def test_record_replay_and_stream_decode(xvnc, scene, tmp_path, encoding):
         np.testing.assert_array_equal(np.load(out), live)
 
 
+@pytest.mark.parametrize("encoding", ["zrle", "tight"])
+def test_replayed_backlog_counts_every_update(xvnc, scene, tmp_path, encoding):
+    """A replay arrives as one backlog: the session decodes it in batches
+    (coalesced) and still counts every update and ends on the same picture."""
+    from vncenv.vnc.session import VNCSession
+
+    s = scene(xvnc, seed=21)
+    fbs = tmp_path / "moving.fbs"
+    with VNCSession(xvnc.host, xvnc.port, encoding=encoding, record=str(fbs)) as live:
+        live.start()
+        for _ in range(40):
+            count = live.update_count
+            s.blocks(n=3)
+            s.sync()
+            live.wait_for_update(timeout=10, after=count)
+        final = live.snapshot()
+    stream, blocks = StreamDecoder.from_fbs(str(fbs))
+    stream.feed(b"".join(blocks))
+    recorded = stream.decoder.updates
+    assert recorded >= 40
+    np.testing.assert_array_equal(stream.framebuffer.array, final)
+    with FBSReplayServer(str(fbs)) as replay:
+        with VNCSession("127.0.0.1", replay.port, encoding=encoding) as replayed:
+            replayed.start()
+            assert replayed.wait_closed(30)
+            assert replayed.error is None
+            assert replayed.stats().updates == recorded
+            assert replayed.stats().rects == stream.decoder.rects
+            np.testing.assert_array_equal(replayed.snapshot(), final)
+
+
 def test_cut_recording_ends_cleanly(xvnc, scene, tmp_path):
     """Every prefix of a real recording decodes, or ends with a clean error."""
     s = scene(xvnc, seed=12)

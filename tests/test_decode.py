@@ -554,6 +554,68 @@ def test_counters(new_decoder, rng):
     assert dec.updates == 2 and dec.last_bytes == len(second)
 
 
+def test_max_updates_decodes_a_backlog_in_one_call(new_decoder, rng):
+    fb, dec = new_decoder(64, 64)
+    zrle, tight = ZRLEEncoder(), TightEncoder()
+    images = [rfbgen.palette_image(rng, 20, 10, 3, run=2) for _ in range(3)]
+    first = update([zrle.rect(0, 0, images[0]), rfbgen.cursor(0, 0, np.zeros((2, 2, 4), np.uint8))])
+    second = update([rfbgen.desktop_size(48, 48), zrle.rect(5, 5, images[1])])
+    third = update([tight.basic(20, 20, images[2])])
+    bell = b"\x02"
+    buffer = b"xx" + first + second + bell + third + third[:-1]
+    n = dec.feed(buffer, 2, max_updates=10)
+    assert n == len(first) + len(second)  # stops before the Bell
+    assert (dec.last_updates, dec.updates, dec.last_rects, dec.last_bytes) == (2, 2, 4, n)
+    assert dec.last_pixels == 2 * 20 * 10
+    assert dec.resized and dec.cursor_changed  # ORed over the two
+    assert fb.array.shape == (48, 48, 3)
+    assert_area(fb, 5, 5, images[1])
+    start = 2 + n + len(bell)
+    assert dec.feed(buffer, start, max_updates=10) == len(third)  # stops before the incomplete one
+    assert (dec.last_updates, dec.last_rects, dec.updates) == (1, 1, 3)
+    assert not dec.resized and not dec.cursor_changed
+    assert_area(fb, 20, 20, images[2])
+    assert dec.feed(buffer, start + len(third), max_updates=10) == 0
+    assert dec.last_updates == 1  # unchanged by a call that decoded nothing
+
+
+def test_max_updates_caps_the_batch(new_decoder, rng):
+    fb, dec = new_decoder(32, 32)
+    one = update([rfbgen.raw(0, 0, rfbgen.random_image(rng, 4, 4))])
+    assert dec.feed(one * 5, 0, max_updates=3) == 3 * len(one)
+    assert dec.last_updates == 3 and dec.updates == 3
+    assert dec.feed(one * 5, 0) == len(one) and dec.last_updates == 1  # the default: one
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_max_updates_must_be_positive(new_decoder, bad):
+    from vncenv.error import UsageError
+
+    _, dec = new_decoder(8, 8)
+    with pytest.raises(UsageError):
+        dec.feed(update([]), 0, max_updates=bad)
+    assert not dec.failed
+
+
+@pytest.mark.parametrize("bad_rect", ["framing", "decoding"])
+def test_max_updates_reports_good_updates_before_a_bad_one(new_decoder, rng, bad_rect):
+    fb, dec = new_decoder(16, 16)
+    image = rfbgen.random_image(rng, 2, 2)
+    good = update([rfbgen.raw(0, 0, image)])
+    if bad_rect == "framing":
+        bad = update([rfbgen.Rect(0, 0, 4, 4, 12345, b"")])  # an encoding nobody asked for
+    else:
+        bad = update([rfbgen.Rect(0, 0, 4, 4, 16, (8).to_bytes(4, "big") + b"\xde\xad\xbe\xef" * 2)])  # bad zlib
+    assert dec.feed(good + good + bad, 0, max_updates=5) == 2 * len(good)
+    assert dec.last_updates == 2 and dec.updates == 2
+    assert_area(fb, 0, 0, image)
+    with pytest.raises(ProtocolError, match="rect 0"):
+        dec.feed(good + good + bad, 2 * len(good), max_updates=5)
+    assert dec.failed
+    with pytest.raises(ProtocolError, match="failed earlier"):
+        dec.feed(good, 0)
+
+
 def test_decode_rect(new_decoder, rng):
     fb, dec = new_decoder(64, 64)
     zrle, tight = ZRLEEncoder(), TightEncoder()

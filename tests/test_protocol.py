@@ -717,6 +717,31 @@ def test_normal_messages(case: tuple, chunking: str) -> None:
     assert proto.state is State.CLOSED
 
 
+@pytest.mark.parametrize("coalesce", [False, True])
+def test_coalesce_updates(coalesce: bool) -> None:
+    proto = connected(coalesce_updates=coalesce)
+    assert proto.coalesce_updates is coalesce
+    proto.receive_data(RAW_UPDATE + RESIZE_UPDATE + RAW_UPDATE + b"\x02" + RAW_UPDATE + RAW_UPDATE[:-1])
+    _, events = drain(proto)
+    if coalesce:
+        n = 2 * len(RAW_UPDATE) + len(RESIZE_UPDATE)
+        assert events == [
+            ev.FramebufferUpdate(3, n, 4, True, False, updates=3),
+            ev.Bell(),
+            ev.FramebufferUpdate(1, len(RAW_UPDATE), 2, False, False, updates=1),
+        ]
+    else:
+        assert [e.updates for e in events if isinstance(e, ev.FramebufferUpdate)] == [1] * 4
+        assert events[1] == ev.FramebufferUpdate(1, len(RESIZE_UPDATE), 0, True, False)
+    assert proto.decoder.updates == 4
+    assert proto.framebuffer.array.shape == (16, 32, 3)
+    assert proto.framebuffer.array[2, 3].tolist() == [255, 0, 0]
+    proto.coalesce_updates = not coalesce  # switchable at any time
+    proto.receive_data(RAW_UPDATE[-1:] + RAW_UPDATE + RAW_UPDATE)
+    _, events = drain(proto)
+    assert sum(e.updates for e in events) == 3 and len(events) == (3 if coalesce else 1)
+
+
 def test_raw_update_pixels_and_outstanding_request() -> None:
     proto = connected()
     assert proto.update_outstanding

@@ -43,6 +43,8 @@ class UpdateDecoder:
     @property
     def last_pixels(self) -> int: ...
     @property
+    def last_updates(self) -> int: ...
+    @property
     def resized(self) -> bool: ...
     @property
     def cursor_changed(self) -> bool: ...
@@ -57,7 +59,8 @@ class UpdateDecoder:
     @property
     def cursor(self) -> tuple[npt.NDArray[np.uint8], int, int] | None: ...
     def __init__(self, framebuffer: Framebuffer, encodings: Iterable[int], limits: Limits | None = None) -> None: ...
-    def feed(self, data: _Buffer, offset: int = 0) -> int:
-        """Decode the whole FramebufferUpdate at ``data[offset]``; 0 if incomplete."""
+    def feed(self, data: _Buffer, offset: int = 0, max_updates: int = 1) -> int:
+        """Decode the whole FramebufferUpdate at ``data[offset]`` (and up to
+        ``max_updates`` - 1 whole ones right after it); 0 if incomplete."""
     def decode_rect(self, x: int, y: int, w: int, h: int, encoding: int, payload: _Buffer) -> int:
         """Decode one rect's payload; return the bytes it used."""

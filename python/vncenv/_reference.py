@@ -73,6 +73,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import struct
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -648,10 +649,12 @@ class UpdateDecoder:
         "_zrle",
         "_tight",
         "_failure",
+        "_deferred_error",
         "_cursor",
         "_last_rects",
         "_last_pixels",
         "_last_bytes",
+        "_last_updates",
         "_resized",
         "_cursor_changed",
         "_updates",
@@ -681,8 +684,9 @@ class UpdateDecoder:
         self._zrle = _zlib.decompressobj()
         self._tight = [_zlib.decompressobj() for _ in range(4)]
         self._failure: str | None = None
+        self._deferred_error: ProtocolError | None = None
         self._cursor: tuple[np.ndarray, int, int] | None = None
-        self._last_rects = self._last_pixels = self._last_bytes = 0
+        self._last_rects = self._last_pixels = self._last_bytes = self._last_updates = 0
         self._resized = self._cursor_changed = False
         self._updates = self._rects = self._bytes = self._pixels = 0
 
@@ -717,6 +721,11 @@ class UpdateDecoder:
         return self._last_bytes
 
     @property
+    def last_updates(self) -> int:
+        """FramebufferUpdates decoded by the last :meth:`feed` that decoded any."""
+        return self._last_updates
+
+    @property
     def resized(self) -> bool:
         """The last update changed the framebuffer's size (a new ``.array``)."""
         return self._resized
@@ -744,27 +753,58 @@ class UpdateDecoder:
 
     # ---- public calls
 
-    def feed(self, data: Buffer, offset: int = 0) -> int:
+    def feed(self, data: Buffer, offset: int = 0, max_updates: int = 1) -> int:
         """Decode the FramebufferUpdate at ``data[offset]`` if it is all there.
 
         :param data: any C-contiguous buffer.
         :param offset: where the message (its type byte, 0) starts in ``data``.
-        :return: the message length, or 0 when more bytes are needed (then
-            nothing was written).
+        :param max_updates: go on with up to this many back-to-back whole
+            FramebufferUpdates; ``last_*``, ``resized`` and ``cursor_changed``
+            then describe them all and ``last_updates`` counts them.  A
+            malformed update after good ones ends the call with the good
+            ones; the next call raises its error.
+        :return: the bytes of the messages decoded, or 0 when the first needs
+            more bytes (then nothing was written).
         :raises ProtocolError: malformed input; the decoder is then failed.
         """
+        if self._deferred_error is not None:
+            error, self._deferred_error = self._deferred_error, None
+            raise error
         self._check_usable()
+        max_updates = _checked_int("max_updates", max_updates, 1, sys.maxsize)
+        total = count = rects = pixels = 0
+        resized = cursor_changed = False
         with _byte_view(data) as buf:
             offset = _checked_int("offset", offset, 0, len(buf))
-            with self._failing():
+            while count < max_updates and offset + total < len(buf):
+                if count and buf[offset + total] != 0:  # not a FramebufferUpdate
+                    break
+                start = offset + total
                 try:
-                    update = self._frame_update(buf, offset)
-                except _Incomplete:
-                    return 0
-            message = bytes(buf[offset : offset + update.length])
-        with self._failing():
-            self._decode_update(update, memoryview(message))
-        return update.length
+                    with self._failing():
+                        try:
+                            update = self._frame_update(buf, start)
+                        except _Incomplete:
+                            break
+                    message = bytes(buf[start : start + update.length])
+                    with self._failing():
+                        self._decode_update(update, memoryview(message))
+                except ProtocolError as error:
+                    if not count:
+                        raise
+                    self._deferred_error = error  # raised by the next call
+                    break
+                total += update.length
+                count += 1
+                rects += self._last_rects
+                pixels += self._last_pixels
+                resized |= self._resized
+                cursor_changed |= self._cursor_changed
+        if count:
+            self._last_updates = count
+            self._last_rects, self._last_pixels, self._last_bytes = rects, pixels, total
+            self._resized, self._cursor_changed = resized, cursor_changed
+        return total
 
     def decode_rect(self, x: int, y: int, w: int, h: int, encoding: int, payload: Buffer) -> int:
         """Decode one rect's payload (the bytes after its 12-byte header).

@@ -29,6 +29,7 @@ cdef class UpdateDecoder:
     cdef readonly Framebuffer framebuffer
     cdef readonly object limits
     cdef readonly bint failed
+    cdef object deferred_error  # a later update's ProtocolError, for the next feed()
 
     # what the client asked for (everything else is refused)
     cdef bint allow_raw, allow_copyrect, allow_zrle, allow_tight
@@ -75,7 +76,7 @@ cdef class UpdateDecoder:
     cdef bint has_cursor
 
     # statistics
-    cdef readonly Py_ssize_t last_rects, last_bytes
+    cdef readonly Py_ssize_t last_rects, last_bytes, last_updates
     cdef readonly long long last_pixels
     cdef readonly bint resized, cursor_changed
     cdef readonly long long updates, rects, bytes, pixels_total
@@ -122,24 +123,66 @@ cdef class UpdateDecoder:
 
     # -- public API -------------------------------------------------------
 
-    def feed(self, const uint8_t[::1] data not None, Py_ssize_t offset=0):
+    def feed(self, const uint8_t[::1] data not None, Py_ssize_t offset=0, Py_ssize_t max_updates=1):
         """Decode the FramebufferUpdate starting at ``data[offset]``.
 
-        :return: the message's length once it is whole and decoded, or 0 when
-            more data is needed (nothing is written then).
+        With ``max_updates`` > 1, go on with the FramebufferUpdates that
+        follow it back to back, while they are whole (a backlog costs one
+        call, not one per update).  ``last_*``, ``resized`` and
+        ``cursor_changed`` then describe all the updates of the call, and
+        ``last_updates`` says how many there were.  A malformed update after
+        good ones ends the call with the good ones; the next call raises its
+        error (so the good ones are reported first).
+
+        :return: the bytes of the whole messages decoded, or 0 when the first
+            one needs more data (nothing is written then).
         :raises vncenv.error.ProtocolError: on malformed input.
         """
-        cdef const uint8_t *msg
-        cdef Py_ssize_t avail
-        cdef int rc
+        cdef Py_ssize_t avail, n, total = 0, count = 0, rects = 0
+        cdef long long pixels = 0
+        cdef bint resized = False, cursor_changed = False
+        if self.deferred_error is not None:
+            error, self.deferred_error = self.deferred_error, None
+            raise error
         if self.failed:
             raise ProtocolError("the decoder failed earlier; the connection must be closed")
         if offset < 0 or offset > data.shape[0]:
             raise UsageError(f"offset {offset} outside the {data.shape[0]}-byte buffer")
+        if max_updates < 1:
+            raise UsageError(f"max_updates must be at least 1, not {max_updates}")
         avail = data.shape[0] - offset
-        if avail == 0:
-            return 0
-        msg = &data[offset]
+        while count < max_updates and total < avail:
+            if count and data[offset + total] != 0:  # the next message is not a FramebufferUpdate
+                break
+            if count == 0:
+                n = self._feed_one(&data[offset + total], avail - total)
+            else:
+                try:
+                    n = self._feed_one(&data[offset + total], avail - total)
+                except ProtocolError as error:  # raised by the next call
+                    self.deferred_error = error
+                    break
+            if n == 0:
+                break
+            total += n
+            count += 1
+            rects += self.last_rects
+            pixels += self.last_pixels
+            resized |= self.resized
+            cursor_changed |= self.cursor_changed
+        if count > 1:
+            self.last_rects = rects
+            self.last_pixels = pixels
+            self.last_bytes = total
+            self.resized = resized
+            self.cursor_changed = cursor_changed
+        if count:
+            self.last_updates = count
+        return total
+
+    cdef Py_ssize_t _feed_one(self, const uint8_t *msg, Py_ssize_t avail) except -1:
+        """Decode one whole update at ``msg``: its length, or 0 if incomplete."""
+        cdef int rc
         with nogil:
             rc = self._scan(msg, avail)
         if rc == DECODE_NEED_MORE:

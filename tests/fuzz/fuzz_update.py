@@ -1,7 +1,9 @@
 """atheris target: FramebufferUpdate messages through the core and the reference.
 
-The first bytes pick the framebuffer size and the requested encodings; the
-rest is fed as a stream of update messages to both backends.  Both must agree
+The first bytes pick the framebuffer size, the requested encodings and how
+many back-to-back updates one ``feed`` may take (``max_updates`` 1 or 4:
+the top bit of the second byte); the rest is fed as a stream of update
+messages to both backends.  Both must agree
 on what they accept and on the pixels; the only exception either may raise is
 ``vncenv.error.ProtocolError``.  The pure-Python reference is instrumented, so
 its branches guide the search.
@@ -29,21 +31,22 @@ ENCODING_CHOICES = (0, 1, 7, 16, -223, -224, -239, -308)
 LIMITS = Limits(max_width=512, max_height=512, max_cursor_size=64, max_update_bytes=1 << 20, max_rects=4096)
 
 
-def _setup(data: bytes) -> tuple[int, int, list[int], bytes]:
+def _setup(data: bytes) -> tuple[int, int, list[int], int, bytes]:
     if len(data) < 3:
-        return 1, 1, list(ENCODING_CHOICES), b""
+        return 1, 1, list(ENCODING_CHOICES), 1, b""
     width = 1 + data[0] % 96
     height = 1 + data[1] % 96
+    max_updates = 4 if data[1] & 0x80 else 1
     mask = data[2]
     encodings = [e for i, e in enumerate(ENCODING_CHOICES) if mask & (1 << i)] or list(ENCODING_CHOICES)
-    return width, height, encodings, data[3:]
+    return width, height, encodings, max_updates, data[3:]
 
 
 def run_one(data: bytes, reference=None) -> None:
     """One input through both backends; raise AssertionError on disagreement."""
     if reference is None:
         import vncenv._reference as reference
-    width, height, encodings, stream = _setup(data)
+    width, height, encodings, max_updates, stream = _setup(data)
     decoders = []
     for module in (reference, core):
         fb = module.Framebuffer(width, height)
@@ -53,11 +56,13 @@ def run_one(data: bytes, reference=None) -> None:
         results = []
         for fb, dec in decoders:
             try:
-                results.append(("fed", dec.feed(stream, offset)))
+                n = dec.feed(stream, offset, max_updates)
+                results.append(("fed", n, (dec.last_updates, dec.last_rects, dec.last_pixels, dec.last_bytes,
+                                            dec.resized, dec.cursor_changed) if n else None))
             except ProtocolError:
-                results.append(("error", 0))
-        (ref_kind, ref_n), (core_kind, core_n) = results
-        if ref_kind != core_kind or ref_n != core_n:
+                results.append(("error", 0, None))
+        (ref_kind, ref_n, ref_counts), (core_kind, core_n, core_counts) = results
+        if ref_kind != core_kind or ref_n != core_n or ref_counts != core_counts:
             if _tolerated(ref_kind, core_kind):
                 return
             raise AssertionError(f"reference {results[0]} vs core {results[1]} at offset {offset}")

@@ -387,7 +387,7 @@ def _server_messages() -> dict[str, bytes]:
 
 
 def protocol_seeds(rec: Recordings | None) -> dict[str, bytes]:
-    from fuzz_protocol import FLAG_EOF, FLAG_GET_BUFFER, FLAG_REQUEST, make_input
+    from fuzz_protocol import FLAG_COALESCE, FLAG_EOF, FLAG_GET_BUFFER, FLAG_REQUEST, make_input
 
     out = {}
     handshakes = _handshakes()
@@ -401,11 +401,13 @@ def protocol_seeds(rec: Recordings | None) -> dict[str, bytes]:
     everything = hs + b"".join(messages.values())
     out["all_messages"] = make_input(everything, flags | FLAG_REQUEST)
     out["all_messages_split"] = make_input(everything, flags | FLAG_GET_BUFFER | FLAG_EOF, (5, 40, 100, 101, 400, 600))
+    out["all_messages_coalesced"] = make_input(everything, flags | FLAG_COALESCE | FLAG_REQUEST)
     out["eof_mid_message"] = make_input(hs + messages["update_mixed"][:50], flags | FLAG_EOF)
     if rec is not None:
         for name, stream in rec.streams.items():
             out[f"rec_{name}"] = make_input(stream, 1 | FLAG_REQUEST)
             out[f"rec_{name}_split"] = make_input(stream, 1 | FLAG_GET_BUFFER, (30, 49, 60, 61, 1000, 4000))
+            out[f"rec_{name}_coalesced"] = make_input(stream, 1 | FLAG_COALESCE, (30, 49, 60, 61, 1000, 4000))
     return out
 
 

@@ -49,6 +49,10 @@ class FramebufferUpdate:
     :param resized: a DesktopSize / ExtendedDesktopSize changed the
         framebuffer size; its ``.array`` is a new object.
     :param cursor_changed: the update carried a new cursor shape.
+    :param updates: how many updates this event stands for: more than 1
+        only when the protocol coalesces back-to-back updates
+        (``coalesce_updates``); the other fields then sum (or, for the
+        flags, OR) over them.
     """
 
     rects: int
@@ -56,6 +60,7 @@ class FramebufferUpdate:
     pixels: int
     resized: bool
     cursor_changed: bool
+    updates: int = 1
 
 
 @dataclass(frozen=True, slots=True)

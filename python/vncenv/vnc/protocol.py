@@ -198,6 +198,7 @@ _U32_MAX = 0xFFFFFFFF
 
 # Receive buffer: never hand out less than this; grow geometrically.
 _MIN_READ = 64 * 1024
+_COALESCE_MAX = 1 << 30  # back-to-back updates one decoder call may take (bounded by the buffer)
 
 _NEED_DATA = None  # a handler's "wait for more bytes"
 _AGAIN = object()  # a handler's "consumed a message that makes no event: loop"
@@ -425,6 +426,10 @@ class RFBClientProtocol:
     :param framebuffer_factory: ``framebuffer_factory(width, height)``;
         defaults to ``vncenv._backend.Framebuffer``.  Give both factories from
         the same backend.
+    :param coalesce_updates: report whole FramebufferUpdates that arrived
+        back to back as one event (decoded in one decoder call; the
+        decoder must take ``feed(data, offset, max_updates)``).  Off, every
+        update is its own event.  Also an attribute, settable any time.
     :raises UsageError: for a bad argument.
     :raises ImportError: if a default factory is needed and no decode backend
         can be imported (the message says how to build one).
@@ -439,6 +444,7 @@ class RFBClientProtocol:
         shared: bool = True,
         decoder_factory: DecoderFactory | None = None,
         framebuffer_factory: FramebufferFactory | None = None,
+        coalesce_updates: bool = False,
     ) -> None:
         if not isinstance(limits, Limits):
             raise UsageError(f"limits must be a vncenv.Limits, not {type(limits).__name__}")
@@ -480,6 +486,10 @@ class RFBClientProtocol:
         self._framebuffer: Any = None
         self._decoder: Any = None
         self._update_outstanding = False
+        #: Decode back-to-back whole FramebufferUpdates in one decoder call and
+        #: report them as one event (its ``updates`` counts them).  Settable
+        #: at any time; it applies from the next update parsed.
+        self.coalesce_updates = bool(coalesce_updates)
 
         # Receive buffer: live bytes are self._buf[self._start:self._end];
         # the free tail self._buf[self._end:] is what get_buffer() lends out.
@@ -1010,7 +1020,10 @@ class RFBClientProtocol:
             return _NEED_DATA  # nothing new since the decoder last looked
         view = memoryview(self._buf)[: self._end]
         try:
-            n = self._decoder.feed(view, self._start)
+            if self.coalesce_updates:
+                n = self._decoder.feed(view, self._start, _COALESCE_MAX)
+            else:
+                n = self._decoder.feed(view, self._start)
         finally:
             del view
         if n == 0:
@@ -1024,6 +1037,7 @@ class RFBClientProtocol:
         self._update_outstanding = False
         d = self._decoder
         return events.FramebufferUpdate(
+            updates=int(d.last_updates) if self.coalesce_updates else 1,
             rects=int(d.last_rects),
             nbytes=n,
             pixels=int(d.last_pixels),

@@ -212,7 +212,10 @@ class VNCSession:
             raise UsageError("session already started")
         deadline = time.monotonic() + timeout
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            # an ASCII name goes as bytes: a str is IDNA-encoded, which costs
+            # importing the idna codec (and unicodedata) on the first connection
+            host = self.host.encode("ascii") if self.host.isascii() else self.host
+            sock = socket.create_connection((host, self.port), timeout=timeout)
         except socket.timeout as exc:
             raise Timeout(f"connecting to {self.name} timed out after {timeout} s") from exc
         except OSError as exc:
@@ -342,47 +345,66 @@ class VNCSession:
             raise
 
     def _handle_events(self, protocol: RFBClientProtocol) -> bool:
-        """Apply the protocol's events (under ``_lock``); True when the connection ended."""
-        notify = False
-        for event in protocol.events():
-            if isinstance(event, ev.FramebufferUpdate):
-                stats = self._stats
-                stats.updates += 1
-                stats.rects += event.rects
-                stats.pixels += event.pixels
-                stats.last_update_time = time.time()
-                if self._keep_last_frame:
-                    self._copy_last_frame()
-                if self._frame_recorder is not None:
-                    self._record_frame(event)
-                if self._closing:
-                    pass
-                elif self._idle():
-                    self._paused = True
-                    stats.pauses += 1
-                else:
-                    protocol.request_update(incremental=True)
-                notify = True
-            elif isinstance(event, ev.ServerInit):
-                self._ready = True
-                notify = True
-            elif isinstance(event, ev.Bell):
-                self._stats.bells += 1
-                if self._frame_recorder is not None:
-                    self._record_call(self._frame_recorder.bell)
-            elif isinstance(event, ev.ServerCutText):
-                self.cut_text = event.text
-                if self._frame_recorder is not None:
-                    self._record_call(self._frame_recorder.cut_text, event.data)
-            elif isinstance(event, ev.ConnectionClosed):
-                self._closed = True
-                if not self._ready:
-                    self.error = ConnectionClosed(f"{self.name} closed the connection during the handshake")
-                self._changed.notify_all()
-                return True
+        """Apply the protocol's events (under ``_lock``); True when the connection ended.
+
+        A backlog of whole updates is decoded in one call and answered with
+        one update request (the server merges requests anyway), unless
+        :meth:`record_to` records every update.
+        """
+        notify = updated = False
+        protocol.coalesce_updates = self._frame_recorder is None
+        try:
+            for event in protocol.events():
+                if isinstance(event, ev.FramebufferUpdate):
+                    stats = self._stats
+                    stats.updates += event.updates
+                    stats.rects += event.rects
+                    stats.pixels += event.pixels
+                    updated = True
+                    if self._frame_recorder is not None:
+                        self._record_frame(event)
+                elif isinstance(event, ev.ServerInit):
+                    self._ready = True
+                    notify = True
+                elif isinstance(event, ev.Bell):
+                    self._stats.bells += 1
+                    if self._frame_recorder is not None:
+                        self._record_call(self._frame_recorder.bell)
+                elif isinstance(event, ev.ServerCutText):
+                    self.cut_text = event.text
+                    if self._frame_recorder is not None:
+                        self._record_call(self._frame_recorder.cut_text, event.data)
+                elif isinstance(event, ev.ConnectionClosed):
+                    if updated:
+                        self._updates_applied()
+                    self._closed = True
+                    if not self._ready:
+                        self.error = ConnectionClosed(f"{self.name} closed the connection during the handshake")
+                    self._changed.notify_all()
+                    return True
+        except Error:  # the updates before a bad one still count (and keep_last_frame keeps them)
+            if updated:
+                self._updates_applied()
+            raise
+        if updated:
+            self._updates_applied()
+            if self._closing:
+                pass
+            elif self._idle():
+                self._paused = True
+                self._stats.pauses += 1
+            else:
+                protocol.request_update(incremental=True)
+            notify = True
         if notify and self._waiters:
             self._changed.notify_all()
         return False
+
+    def _updates_applied(self) -> None:
+        """Bookkeeping after a batch of updates (``_lock`` held)."""
+        self._stats.last_update_time = time.time()
+        if self._keep_last_frame:
+            self._copy_last_frame()
 
     def _idle(self) -> bool:
         """Nobody reads, waits or records (``_lock`` held): time to stop asking (idle_pause)."""
