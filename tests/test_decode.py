@@ -597,20 +597,25 @@ def test_max_updates_must_be_positive(new_decoder, bad):
     assert not dec.failed
 
 
+@pytest.mark.parametrize("good_ones", [1, 2])
 @pytest.mark.parametrize("bad_rect", ["framing", "decoding"])
-def test_max_updates_reports_good_updates_before_a_bad_one(new_decoder, rng, bad_rect):
+def test_max_updates_reports_good_updates_before_a_bad_one(new_decoder, rng, bad_rect, good_ones):
     fb, dec = new_decoder(16, 16)
     image = rfbgen.random_image(rng, 2, 2)
     good = update([rfbgen.raw(0, 0, image)])
     if bad_rect == "framing":
         bad = update([rfbgen.Rect(0, 0, 4, 4, 12345, b"")])  # an encoding nobody asked for
-    else:
-        bad = update([rfbgen.Rect(0, 0, 4, 4, 16, (8).to_bytes(4, "big") + b"\xde\xad\xbe\xef" * 2)])  # bad zlib
-    assert dec.feed(good + good + bad, 0, max_updates=5) == 2 * len(good)
-    assert dec.last_updates == 2 and dec.updates == 2
+    else:  # two rects, the second with broken zlib data
+        bad = update([rfbgen.copyrect(8, 8, 1, 1, 0, 0),
+                      rfbgen.Rect(0, 0, 4, 4, 16, (8).to_bytes(4, "big") + b"\xde\xad\xbe\xef" * 2)])
+    stream = good * good_ones + bad
+    assert dec.feed(stream, 0, max_updates=5) == good_ones * len(good)
+    # the counters are the good ones' (not what the bad one's framing set)
+    assert (dec.last_updates, dec.updates, dec.last_rects, dec.last_pixels, dec.last_bytes) == (
+        good_ones, good_ones, good_ones, 4 * good_ones, good_ones * len(good))
     assert_area(fb, 0, 0, image)
-    with pytest.raises(ProtocolError, match="rect 0"):
-        dec.feed(good + good + bad, 2 * len(good), max_updates=5)
+    with pytest.raises(ProtocolError, match="rect [01]"):
+        dec.feed(stream, good_ones * len(good), max_updates=5)
     assert dec.failed
     with pytest.raises(ProtocolError, match="failed earlier"):
         dec.feed(good, 0)

@@ -170,13 +170,12 @@ cdef class UpdateDecoder:
             pixels += self.last_pixels
             resized |= self.resized
             cursor_changed |= self.cursor_changed
-        if count > 1:
+        if count:  # (a failed later update may have changed them)
             self.last_rects = rects
             self.last_pixels = pixels
             self.last_bytes = total
             self.resized = resized
             self.cursor_changed = cursor_changed
-        if count:
             self.last_updates = count
         return total
 

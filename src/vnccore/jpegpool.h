@@ -13,6 +13,7 @@
 #define VNC_JPEGPOOL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -172,7 +173,19 @@ static void vnc_jpeg_after_fork_in_child(void)
     vnc_jpeg_pool.started = 0;
 }
 
-/* Start the workers once: one fewer than the online CPUs (none on one CPU). */
+/* The CPUs this process may run on (its affinity mask: taskset, cpusets),
+ * else the online ones. */
+static long vnc_usable_cpus(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+#endif
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* Start the workers once: one fewer than the usable CPUs (none on one CPU). */
 static void vnc_jpeg_start_pool(void)
 {
     static int fork_handler;
@@ -187,7 +200,7 @@ static void vnc_jpeg_start_pool(void)
     }
     if (!vnc_jpeg_pool.started) {
         vnc_jpeg_pool.started = 1;
-        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cpus = vnc_usable_cpus();
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         for (i = 0; i < cpus - 1 && i < VNC_JPEG_MAX_WORKERS; i++)
