@@ -6,7 +6,7 @@ into the preallocated framebuffer.  See ARCHITECTURE.md for the contract.
 """
 
 cimport numpy as cnp
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset

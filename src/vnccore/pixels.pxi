@@ -147,68 +147,98 @@ cdef struct NibbleTable:
     uint32_t marks[16]  # OR of the group's palette32 entries (PALETTE_INVALID)
 
 
-cdef inline void build_nibble_table(NibbleTable *t, int bits, const uint32_t *palette32) noexcept nogil:
-    """The table of 1- or 2-bit packed rows for one palette (written out per
-    case: a generic loop costs more than the rows it saves on small tiles)."""
+cdef inline void build_nibble_table(NibbleTable *t, int bits, const uint32_t *palette32,
+                                    bint check) noexcept nogil:
+    """The table of 1- or 2-bit packed rows for one palette.
+
+    Entries are built from the 4 two-pixel pairs (6 bytes in a 64-bit word):
+    an entry is 2 pairs at 1 bit an index, 1 pair at 2 bits.  ``marks`` is
+    only filled with ``check`` (a palette smaller than 2**bits).
+    """
     cdef int nib
-    cdef uint32_t a, b, c, e
+    cdef uint64_t pairs[16]
+    cdef uint64_t hi, lo
     if bits == 1:
+        for nib in range(4):
+            pairs[nib] = <uint64_t>palette32[nib >> 1] | (<uint64_t>palette32[nib & 1] << 24)
         for nib in range(16):
-            a = palette32[(nib >> 3) & 1]
-            b = palette32[(nib >> 2) & 1]
-            c = palette32[(nib >> 1) & 1]
-            e = palette32[nib & 1]
-            memcpy(&t.px[nib][0], &a, 4)
-            memcpy(&t.px[nib][3], &b, 4)
-            memcpy(&t.px[nib][6], &c, 4)
-            memcpy(&t.px[nib][9], &e, 4)
-            t.marks[nib] = a | b | c | e
+            hi = pairs[nib >> 2]
+            lo = pairs[nib & 3]
+            memcpy(&t.px[nib][0], &hi, 8)
+            memcpy(&t.px[nib][6], &lo, 8)
+            if check:
+                t.marks[nib] = palette32[nib >> 3] | palette32[(nib >> 2) & 1] | palette32[(nib >> 1) & 1] | palette32[nib & 1]
     else:
         for nib in range(16):
-            a = palette32[nib >> 2]
-            b = palette32[nib & 3]
-            memcpy(&t.px[nib][0], &a, 4)
-            memcpy(&t.px[nib][3], &b, 4)
-            t.marks[nib] = a | b
+            hi = <uint64_t>palette32[nib >> 2] | (<uint64_t>palette32[nib & 3] << 24)
+            memcpy(&t.px[nib][0], &hi, 8)
+            if check:
+                t.marks[nib] = palette32[nib >> 2] | palette32[nib & 3]
+
+
+cdef inline void copy_pixels(uint8_t *dst, const uint8_t *src, int k) noexcept nogil:
+    """Copy k (1 to 4) 3-byte pixels, exactly (fixed-size copies, inlined)."""
+    if k == 4:
+        memcpy(dst, src, 12)
+    elif k == 3:
+        memcpy(dst, src, 9)
+    elif k == 2:
+        memcpy(dst, src, 6)
+    else:
+        memcpy(dst, src, 3)
 
 
 cdef inline uint32_t packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w, int bits,
-                                        const NibbleTable *t, const uint32_t *palette32) noexcept nogil:
+                                        const NibbleTable *t, const uint32_t *palette32,
+                                        bint check) noexcept nogil:
     """Like packed_row for 1- and 2-bit indices, a 4-bit group per table lookup.
 
     A group's store writes 16 (1 bit) or 8 (2 bits) bytes, up to 4 or 2 past
     its pixels, so groups go this way only while 2 (1 pixel) more pixels of
-    the row follow; the rest, the last pixel included, go one by one.
+    the row follow; the rest are exact copies of their table entries.  With
+    ``check`` (give it as a literal: the loop is specialised) returns the OR
+    of the palette entries used, only the row's own indices counted;
+    without, 0.
     """
     cdef int per_nib = 4 // bits
     cdef int nib_bytes = per_nib * 3
     cdef int spare = 2 if bits == 1 else 1
     cdef int groups = (w - spare) // per_nib if w > spare else 0
-    cdef int i, col, nib
+    cdef int i, j, k, col, nib
     cdef int mask = (1 << bits) - 1
     cdef uint8_t byte
-    cdef uint32_t v, marks = 0
+    cdef uint32_t marks = 0
     for i in range(groups >> 1):
         byte = src[i]
         nib = byte >> 4
-        marks |= t.marks[nib]
+        if check:
+            marks |= t.marks[nib]
         memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
         dst += nib_bytes
         nib = byte & 15
-        marks |= t.marks[nib]
+        if check:
+            marks |= t.marks[nib]
         memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
         dst += nib_bytes
+    col = groups * per_nib
     if groups & 1:
         nib = src[groups >> 1] >> 4
-        marks |= t.marks[nib]
+        if check:
+            marks |= t.marks[nib]
         memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
         dst += nib_bytes
-    for col in range(groups * per_nib, w - 1):
-        v = palette32[(src[(col * bits) >> 3] >> (8 - bits - ((col * bits) & 7))) & mask]
-        marks |= v
-        memcpy(dst, &v, 4)
-        dst += 3
-    col = w - 1
-    v = palette32[(src[(col * bits) >> 3] >> (8 - bits - ((col * bits) & 7))) & mask]
-    store3(dst, v)
-    return marks | v
+    while col < w:  # the last 1 or 2 groups (2 to 5 pixels; 1 or 2 at 2 bits)
+        k = w - col
+        if k > per_nib:
+            k = per_nib
+        nib = (src[(col * bits) >> 3] >> (4 - ((col * bits) & 4))) & 15
+        if check:
+            if k == per_nib:
+                marks |= t.marks[nib]
+            else:  # not the padding bits after the row's last index
+                for j in range(k):
+                    marks |= palette32[(nib >> (4 - bits * (j + 1))) & mask]
+        copy_pixels(dst, t.px[nib], k)
+        dst += k * 3
+        col += k
+    return marks

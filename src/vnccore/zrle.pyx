@@ -88,15 +88,21 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                     palette32[idx] = PALETTE_INVALID
                 marks = 0
                 # a literal `bits` per call lets the compiler specialise the inlined loop
+                # (a full palette, 2 or 4 colours, leaves no index to check)
                 if bits == 1 and npix >= NIBBLE_TABLE_MIN_PIXELS:
-                    build_nibble_table(&nibbles, 1, palette32)
+                    build_nibble_table(&nibbles, 1, palette32, False)
                     for row in range(th):
-                        marks |= packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 1, &nibbles, palette32)
+                        packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 1, &nibbles, palette32, False)
+                        pos += rowbytes
+                elif bits == 2 and npix >= NIBBLE_TABLE_MIN_PIXELS and palette_size == 4:
+                    build_nibble_table(&nibbles, 2, palette32, False)
+                    for row in range(th):
+                        packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 2, &nibbles, palette32, False)
                         pos += rowbytes
                 elif bits == 2 and npix >= NIBBLE_TABLE_MIN_PIXELS:
-                    build_nibble_table(&nibbles, 2, palette32)
+                    build_nibble_table(&nibbles, 2, palette32, True)
                     for row in range(th):
-                        marks |= packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 2, &nibbles, palette32)
+                        marks |= packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 2, &nibbles, palette32, True)
                         pos += rowbytes
                 else:
                     for row in range(th):
