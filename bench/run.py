@@ -20,7 +20,8 @@
      --stats-json -`` with the recording's encoding options;
    * libvncclient: bench/libvnc/harness.c, same pixel format and encodings;
    * vncdotool (ZRLE recordings only: it has no Tight): bench/vncdotool_client.py;
-   * in-process: bench/inproc.py, ``StreamDecoder.feed`` of the whole stream;
+   * in-process: bench/inproc.py, ``StreamDecoder.feed`` of the whole stream
+     (a warm-up pass, then the median of 3, as the limits are measured);
    * the limits: bench/limits/limits.c on the recording's extracted payloads;
    * for recordings with JPEG: vncenv and libvncclient again without
      pinning (both cores), for the wall-clock figure.
@@ -688,7 +689,10 @@ def render_md(results: dict) -> str:
         "- MB/s, updates/s, Mpx/s and µs/rect divide the recording's encoded bytes, updates, pixels (area of "
         "pixel rects) and rects (LastRect markers excluded), counted by `bench/rfbwalk.py`, by CPU s. "
         "Ratios are vncenv's throughput over the peer's (= peer CPU s / vncenv CPU s, medians of the same run).",
-        "- **in-proc** is `vncenv.decode.StreamDecoder.feed` of the whole stream (CPU around the feed only).",
+        "- **in-proc** is `vncenv.decode.StreamDecoder.feed` of the whole stream in 256 KiB pieces, with back-to-back "
+        "updates coalesced as the session does (CPU around the feed only); like the limits, one untimed warm-up pass, "
+        "then the median of 3 passes, each with a new decoder (the cold first pass is `first_pass_cpu_seconds` "
+        "in results.json).",
         "- **Limits** (`bench/limits/limits.c`, same run, same data, pinned to core 1): inflate of every zlib "
         "payload as the client inflates it (zlib 1.2.13, zlib-ng native, ISA-L through the core's "
         "`inflate.h`), `tjDecompress2` of every JPEG rect into an RGB framebuffer at its pitch, and memcpy of "

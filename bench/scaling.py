@@ -35,7 +35,7 @@ def run_inproc(path: str, n: int) -> dict:
     _, blocks = StreamDecoder.from_fbs(path)
     data = b"".join(blocks)
     copies = [bytes(bytearray(data)) for _ in range(n)]
-    decoders = [StreamDecoder() for _ in range(n)]
+    decoders = [StreamDecoder(coalesce_updates=True) for _ in range(n)]  # as sessions decode a backlog
     barrier = threading.Barrier(n + 1)
     errors: list[BaseException] = []
 

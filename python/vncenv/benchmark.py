@@ -27,7 +27,7 @@ def bench_fbs(path: str, repeat: int = 3) -> dict[str, Any]:
     runs: list[float] = []
     for _ in range(max(1, repeat)):
         # any password: a VNC-auth recording replays the recorded verdict
-        stream, blocks = StreamDecoder.from_fbs(path, password=REPLAY_PASSWORD)
+        stream, blocks = StreamDecoder.from_fbs(path, password=REPLAY_PASSWORD, coalesce_updates=True)
         data = b"".join(blocks)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         stream.feed(data)
