@@ -56,6 +56,8 @@ cdef class UpdateDecoder:
     cdef long long jpeg_pending_pixels
 
     # framing progress of the message being received (offsets from its start)
+    cdef Py_ssize_t *rect_lengths  # payload length of each rect framed so far
+    cdef Py_ssize_t rect_lengths_size
     cdef Py_ssize_t scan_pos
     cdef Py_ssize_t scan_rects
     cdef Py_ssize_t nrects_announced
@@ -83,6 +85,7 @@ cdef class UpdateDecoder:
 
     def __cinit__(self):
         self.scratch = NULL
+        self.rect_lengths = NULL
         self.cursor_rgba = NULL
         self.jpeg = NULL
         memset(&self.zrle_stream, 0, sizeof(vnc_inflater))
@@ -118,6 +121,7 @@ cdef class UpdateDecoder:
         if self.jpeg != NULL:
             tjDestroy(self.jpeg)
         free(self.scratch)
+        free(self.rect_lengths)
         free(self.cursor_rgba)
         free(self.jpeg_batch.jobs)
 
@@ -359,8 +363,25 @@ cdef class UpdateDecoder:
                 return DECODE_ERROR
             if avail - self.scan_pos - RECT_HEADER < length:
                 return DECODE_NEED_MORE
+            if self.scan_rects == self.rect_lengths_size and self._grow_rect_lengths() != DECODE_OK:
+                return DECODE_ERROR
+            self.rect_lengths[self.scan_rects] = length  # the decoding pass does not frame again
             self.scan_pos += RECT_HEADER + length
             self.scan_rects += 1
+        return DECODE_OK
+
+    cdef int _grow_rect_lengths(self) noexcept nogil:
+        """Room for twice as many rect lengths (at most max_rects; only ever grows)."""
+        cdef Py_ssize_t size = self.rect_lengths_size * 2 if self.rect_lengths_size else 256
+        cdef Py_ssize_t *grown
+        if size > self.max_rects:
+            size = self.max_rects if self.max_rects > self.rect_lengths_size else self.rect_lengths_size + 1
+        grown = <Py_ssize_t *>realloc(self.rect_lengths, <size_t>size * sizeof(Py_ssize_t))
+        if grown == NULL:
+            snprintf(self.detail, sizeof(self.detail), "out of memory framing %zd rects", size)
+            return DECODE_ERROR
+        self.rect_lengths = grown
+        self.rect_lengths_size = size
         return DECODE_OK
 
     cdef int _frame_rect(self, const uint8_t *p, Py_ssize_t avail, int w, int h,
@@ -421,9 +442,7 @@ cdef class UpdateDecoder:
             self.cur_index = self.decode_rects
             self.cur_x, self.cur_y, self.cur_w, self.cur_h = x, y, w, h
             self.cur_encoding = encoding
-            # framing succeeded on these same bytes during the scan
-            self._frame_rect(p + RECT_HEADER, self.scan_pos - self.decode_pos - RECT_HEADER,
-                             w, h, encoding, &length)
+            length = self.rect_lengths[self.decode_rects]  # framed by the scan
             self.decode_pos += RECT_HEADER + length
             self.decode_rects += 1
             rc = self._decode_rect(x, y, w, h, encoding, p + RECT_HEADER, length)
