@@ -797,9 +797,13 @@ def render_md(results: dict) -> str:
                 vals = [med_.get(k, {}).get("mb_per_s") for k in ("1", "2", "4", "8")]
                 sp = [med_.get(k, {}).get("speedup") for k in ("2", "4", "8")]
                 busy_cores = [med_[k]["cpu_seconds"] / med_[k]["wall_seconds"] if k in med_ else None for k in ("1", "2", "4", "8")]
+                busy = " / ".join(_fmt(v, '.2f') for v in busy_cores)
+                if mode == "session" and all("server_cpu_seconds" in med_.get(k, {}) for k in ("1", "2", "4", "8")):
+                    servers = [med_[k]["server_cpu_seconds"] / med_[k]["wall_seconds"] for k in ("1", "2", "4", "8")]
+                    busy += " (replay servers: " + " / ".join(_fmt(v, '.2f') for v in servers) + ")"
                 L.append(
                     f"| {name} | {mode} | " + " | ".join(_fmt(v, '.1f') for v in vals) + " | "
-                    + " / ".join(_fmt(v, '.2f') for v in sp) + " | " + " / ".join(_fmt(v, '.2f') for v in busy_cores) + " |"
+                    + " / ".join(_fmt(v, '.2f') for v in sp) + " | " + busy + " |"
                 )
             mc = e.get("machine_control")
             if mc:
@@ -809,7 +813,8 @@ def render_md(results: dict) -> str:
               "control: the same recording's main limits pass (bench/limits/limits.c) alone on core 1, then "
               "one process on each core at once: what 2 cores give independent C work on this machine. "
               "cores busy: the benchmark process's CPU seconds / wall seconds (below N and 2 with other jobs "
-              "on the machine, or when the GIL serialises the work)."]
+              "on the machine, or when the GIL serialises the work); in brackets, the replay servers' own "
+              "(from /proc), which the clients' 2 cores share with them."]
     L += ["", "### Targets (current core)", "", "| target | goal | worst | met? | measured |", "| --- | --- | ---: | --- | --- |"]
     for t in results["targets"]:
         L.append(f"| {t['target']} | {t['goal']} | {t['worst']:.2f} | {'yes' if t['met'] else '**no**'} | {t['measured']} |")

@@ -90,11 +90,22 @@ def _stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def run_session(servers: list[int], options: dict, nbytes: int) -> dict:
+def _proc_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of processes so far (/proc/PID/stat, clock ticks)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_session(servers: list[int], options: dict, nbytes: int, server_pids: list[int]) -> dict:
     from vncenv.error import ConnectionClosed
     from vncenv.vnc.session import VNCSession
 
     n = len(servers)
+    server_cpu0 = _proc_cpu_seconds(server_pids)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     sessions = [VNCSession("127.0.0.1", port, **options) for port in servers]
     for s in sessions:
@@ -106,13 +117,15 @@ def run_session(servers: list[int], options: dict, nbytes: int) -> dict:
             pass
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
+    server_cpu = _proc_cpu_seconds(server_pids) - server_cpu0
     stats = [s.stats() for s in sessions]
     for s in sessions:
         s.close()
     bad = [s.error for s in sessions if s.error is not None]
     if bad:
         raise RuntimeError(f"session failed: {bad[0]!r}")
-    return {"n": n, "wall_seconds": wall, "cpu_seconds": cpu, "bytes": sum(st.bytes for st in stats),
+    return {"n": n, "wall_seconds": wall, "cpu_seconds": cpu, "server_cpu_seconds": server_cpu,
+            "bytes": sum(st.bytes for st in stats),
             "expected_bytes": n * nbytes, "updates": sum(st.updates for st in stats)}  # fmt: skip
 
 
@@ -140,7 +153,8 @@ def main() -> int:
                     s = run_inproc(args.fbs, n)
                 else:
                     opts = {"encoding": args.encoding, "quality_level": args.quality}
-                    s = run_session([port for _, port in servers[:n]], opts, nbytes)
+                    used = servers[:n]
+                    s = run_session([port for _, port in used], opts, nbytes, [proc.pid for proc, _ in used])
                 s["mb_per_s"] = s["bytes"] / 1e6 / s["wall_seconds"]
                 samples[n].append(s)
     finally:
@@ -157,6 +171,10 @@ def main() -> int:
             "cpu_seconds": statistics.median(x["cpu_seconds"] for x in samples[n]),
             "speedup": mbs / base,
         }
+        if args.mode == "session":
+            out["median"][str(n)]["server_cpu_seconds"] = statistics.median(
+                x["server_cpu_seconds"] for x in samples[n]
+            )
     print(json.dumps(out))
     return 0
 

@@ -464,7 +464,8 @@ class VNCEnv(gymnasium.Env):
             else:
                 self._press(keys_for(self.env_id, self._meanings, int(action)))
         except Error as exc:
-            self._pending_error = str(exc)
+            # a send that failed on a dead connection reports it as the connection's failure
+            self._pending_error = str(self._connection_problem() or exc)
 
     def _send_sync(self, body: dict[str, Any]) -> None:
         assert self._rewarder is not None

@@ -731,7 +731,10 @@ class VNCSession:
                 self._fail(error)
                 raise error from exc
             except OSError as exc:
-                raise ConnectionClosed(f"sending to {self.name} failed: {exc}") from exc
+                # the connection is gone: the session fails (as the reader would see it)
+                error = ConnectionClosed(f"sending to {self.name} failed: {exc}")
+                self._fail(error)
+                raise error from exc
 
     def key_event(self, key: int | str, down: bool) -> None:
         """Press (``down=True``) or release a key, by keysym or name (``"Return"``, ``"a"``)."""
