@@ -273,6 +273,35 @@ def test_tight_two_colour_rows_touch_nothing_else(new_decoder, rng, width):
     np.testing.assert_array_equal(fb.array, expected)
 
 
+@pytest.mark.parametrize("encoding", ["zrle", "tight"])
+@pytest.mark.parametrize("width", [24, 25, 31, 32, 33, 39, 47, 57, 63, 64])
+def test_two_colour_wide_rows_touch_nothing_else(new_decoder, rng, encoding, width):
+    """2-colour rows wide and big enough for the core's byte table, and narrow ones
+    whose colours repeat (the table is kept), then the colours swapped (rebuilt): exact
+    pixels at the framebuffer's right edge, on a patterned background, nothing else written."""
+    fb, dec = new_decoder(80, 150)
+    background = rfbgen.random_image(rng, 80, 150)
+    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
+    expected = background.copy()
+    palette = rfbgen.random_palette(rng, 2)
+    zrle, tight = ZRLEEncoder(), TightEncoder()  # one zlib stream each, as on a connection
+
+    def rect(x: int, y: int, image: np.ndarray):
+        if encoding == "zrle":
+            return zrle.rect(x, y, image, "packed")
+        return tight.basic(x, y, image, filter="palette", stream=2)
+
+    big = rfbgen.palette_image(rng, 64, 64, palette)  # 4096 pixels: the table is built
+    narrow = rfbgen.palette_image(rng, width, 20, palette)  # the same two colours
+    swapped = rfbgen.palette_image(rng, width, 64, palette[::-1])  # other order: rebuilt if used
+    x = 80 - width
+    feed_whole(dec, update([rect(0, 0, big), rect(x, 66, narrow), rect(x, 86, swapped)]))
+    expected[0:64, 0:64] = big
+    expected[66:86, x:] = narrow
+    expected[86:150, x:] = swapped
+    np.testing.assert_array_equal(fb.array, expected)
+
+
 @pytest.mark.parametrize("colours", [1, 3, 16, 200, 256])
 @pytest.mark.parametrize("size", [(3, 3), (4, 3), (60, 40)])
 def test_tight_palette_bytes(new_decoder, rng, colours, size):

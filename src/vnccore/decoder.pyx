@@ -50,6 +50,7 @@ cdef class UpdateDecoder:
     cdef tjhandle jpeg
     cdef uint8_t *scratch
     cdef size_t scratch_size
+    cdef ByteTable *byte_table  # 1-bit rows, kept while the colours repeat (NULL until needed)
     # JPEG rects of this update waiting to be decoded together (jpegpool.h)
     cdef vnc_jpeg_batch jpeg_batch
     cdef int jpeg_jobs_size
@@ -87,6 +88,7 @@ cdef class UpdateDecoder:
         self.scratch = NULL
         self.rect_lengths = NULL
         self.cursor_rgba = NULL
+        self.byte_table = NULL
         self.jpeg = NULL
         memset(&self.zrle_stream, 0, sizeof(vnc_inflater))
         memset(self.tight_streams, 0, sizeof(self.tight_streams))
@@ -123,6 +125,7 @@ cdef class UpdateDecoder:
         free(self.scratch)
         free(self.rect_lengths)
         free(self.cursor_rgba)
+        free(self.byte_table)
         free(self.jpeg_batch.jobs)
 
     # -- public API -------------------------------------------------------
@@ -295,6 +298,18 @@ cdef class UpdateDecoder:
         raise ProtocolError(
             f"FramebufferUpdate rect {self.cur_index} ({name} {self.cur_w}x{self.cur_h} "
             f"at {self.cur_x},{self.cur_y}): {detail}")
+
+    cdef ByteTable *_byte_table(self, const uint32_t *palette32) noexcept nogil:
+        """The 1-bit byte table for these two colours (built if they changed), or NULL."""
+        if self.byte_table == NULL:
+            self.byte_table = <ByteTable *>malloc(sizeof(ByteTable))
+            if self.byte_table == NULL:
+                return NULL  # (the callers fall back to nibbles)
+            self.byte_table.built = False
+        if not (self.byte_table.built and self.byte_table.colours
+                == (<uint64_t>palette32[0] | (<uint64_t>palette32[1] << 32))):
+            build_byte_table(self.byte_table, palette32)
+        return self.byte_table
 
     cdef int _reserve_scratch(self, size_t size) noexcept nogil:
         cdef uint8_t *grown

@@ -31,17 +31,32 @@ cdef inline void store3(uint8_t *dst, uint32_t pixel) noexcept nogil:
     dst[2] = <uint8_t>(pixel >> 16)
 
 
+cdef enum:
+    # spans this long or longer are written 5 pixels (a 16-byte store) a step
+    FILL_WIDE_MIN_PIXELS = 8
+
+
 cdef inline void fill_span(uint8_t *dst, Py_ssize_t n, const uint8_t *rgb) noexcept nogil:
     """Write the pixel `rgb` n times from dst on.
 
-    All but the last pixel are 4-byte stores whose spare byte the next pixel
-    overwrites; the last is written with 3 bytes, so nothing past the span
-    is touched.
+    Long spans go 5 pixels a step as 16-byte stores of the pattern RGBRGB...R
+    (the 16th byte is the next pixel's, rewritten next) while a sixth pixel
+    follows; the rest are 4-byte stores whose spare byte the next pixel
+    overwrites, and the last pixel is written with 3 bytes, so nothing past
+    the span is touched.
     """
     cdef Py_ssize_t i
     cdef uint32_t pixel = pixel32(rgb)
+    cdef uint8_t pattern[20]
     if n <= 0:
         return
+    if n >= FILL_WIDE_MIN_PIXELS:
+        for i in range(6):
+            memcpy(pattern + 3 * i, &pixel, 4)
+        while n > 5:
+            memcpy(dst, pattern, 16)
+            dst += 15
+            n -= 5
     for i in range(n - 1):
         memcpy(dst, &pixel, 4)
         dst += 3
@@ -259,3 +274,57 @@ cdef inline uint32_t packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w,
         dst += k * 3
         col += k
     return marks
+
+
+cdef enum:
+    # 1-bit tiles/rects at least this wide and this big (or whose two colours
+    # are those of the table already built) go through a ByteTable: 8 pixels
+    # a lookup; building one costs about as much as 2048 pixels by nibbles
+    BYTE_TABLE_MIN_WIDTH = 24
+    BYTE_TABLE_MIN_PIXELS = 2048
+
+
+cdef struct ByteTable:
+    # the 8 pixels one byte of 1-bit indices stands for (24 bytes; 32 a row)
+    uint8_t px[256][32]
+    uint64_t colours  # the two palette32 entries it was built for
+    bint built
+
+
+cdef inline void build_byte_table(ByteTable *b, const uint32_t *palette32) noexcept nogil:
+    """The table of 1-bit rows for a 2-colour palette (from its nibble table)."""
+    cdef NibbleTable nibbles
+    cdef int byte
+    build_nibble_table(&nibbles, 1, palette32, False)
+    for byte in range(256):
+        memcpy(&b.px[byte][0], nibbles.px[byte >> 4], 16)
+        memcpy(&b.px[byte][12], nibbles.px[byte & 15], 16)
+    b.colours = <uint64_t>palette32[0] | (<uint64_t>palette32[1] << 32)
+    b.built = True
+
+
+cdef inline bint byte_table_fits(const ByteTable *b, int w, Py_ssize_t npix,
+                                 const uint32_t *palette32) noexcept nogil:
+    """Whether a w-wide 1-bit tile/rect of npix pixels should use the table."""
+    if w < BYTE_TABLE_MIN_WIDTH:
+        return False
+    if b != NULL and b.built and b.colours == (<uint64_t>palette32[0] | (<uint64_t>palette32[1] << 32)):
+        return True
+    return npix >= BYTE_TABLE_MIN_PIXELS
+
+
+cdef inline void packed_row_bytes(uint8_t *dst, const uint8_t *src, int w,
+                                  const ByteTable *b) noexcept nogil:
+    """A row of 1-bit indices (2 colours), 8 pixels a lookup, exact stores."""
+    cdef int i, j
+    cdef int whole = w >> 3
+    cdef int rest = w & 7
+    cdef const uint8_t *entry
+    for i in range(whole):
+        memcpy(dst, b.px[src[i]], 24)
+        dst += 24
+    if rest:
+        entry = b.px[src[whole]]
+        for j in range(rest):
+            memcpy(dst, entry + 3 * j, 3)
+            dst += 3

@@ -157,7 +157,10 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
     for idx in range(colours):
         palette32[idx] = pixel32(palette + idx * 3)
     if colours == 2:
-        if <Py_ssize_t>w * h >= NIBBLE_TABLE_MIN_PIXELS:
+        if byte_table_fits(d.byte_table, w, <Py_ssize_t>w * h, palette32) and d._byte_table(palette32) != NULL:
+            for row in range(h):
+                packed_row_bytes(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, d.byte_table)
+        elif <Py_ssize_t>w * h >= NIBBLE_TABLE_MIN_PIXELS:
             build_nibble_table(&nibbles, 1, palette32, False)  # (2 colours: any 1-bit index is valid)
             for row in range(h):
                 packed_row_nibbles(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, &nibbles, palette32,
