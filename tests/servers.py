@@ -46,6 +46,7 @@ import atexit
 import ctypes
 import errno
 import fcntl
+import ipaddress
 import os
 import random
 import re
@@ -237,20 +238,34 @@ def probe_rfb_banner(host: str, port: int, timeout: float = 2.0) -> str:
     return data.decode("ascii")
 
 
-def _listening_socket_inodes(port: int) -> set[int]:
-    """Inodes of the TCP sockets listening on ``port`` (this network namespace)."""
-    inodes: set[int] = set()
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+def _parse_address(hex_addr: str) -> tuple[str, int]:
+    """``0100007F:1F90`` (tcp) or 32 hex digits + port (tcp6) -> ("127.0.0.1", 8080)."""
+    addr, port = hex_addr.split(":")
+    raw = bytes.fromhex(addr)
+    # The kernel prints each 32-bit word of the address in host (little-endian) order.
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words)), int(port, 16)
+
+
+def listening_inodes() -> dict[int, tuple[str, int]]:
+    """Socket inode -> (address, port) of every TCP socket listening in this network namespace."""
+    out: dict[int, tuple[str, int]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            with open(path) as f:
+            with open(table) as f:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        inodes.add(int(fields[9]))
-        except (OSError, StopIteration, IndexError, ValueError):
+                    if fields[3] == "0A":  # TCP_LISTEN
+                        out[int(fields[9])] = _parse_address(fields[1])
+        except (OSError, StopIteration, IndexError, ValueError):  # no IPv6 here, or not Linux
             continue
-    return inodes
+    return out
+
+
+def _listening_socket_inodes(port: int) -> set[int]:
+    """Inodes of the TCP sockets listening on ``port`` (this network namespace)."""
+    return {inode for inode, (_, p) in listening_inodes().items() if p == port}
 
 
 def pid_listens_on(pid: int, port: int) -> bool | None:

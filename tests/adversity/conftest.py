@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import struct
@@ -168,32 +167,8 @@ def rss_kib() -> Callable[[], int]:
     return _rss_kib
 
 
-def _parse_address(hex_addr: str) -> tuple[str, int]:
-    """``0100007F:1F90`` (tcp) or 32 hex digits + port (tcp6) -> ("127.0.0.1", 8080)."""
-    addr, port = hex_addr.split(":")
-    raw = bytes.fromhex(addr)
-    # The kernel prints each 32-bit word of the address in host (little-endian) order.
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return str(ipaddress.ip_address(words)), int(port, 16)
-
-
-def _listen_inodes() -> dict[int, tuple[str, int]]:
-    out: dict[int, tuple[str, int]] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "0A":  # TCP_LISTEN
-                        out[int(fields[9])] = _parse_address(fields[1])
-        except FileNotFoundError:  # no IPv6 on this machine
-            continue
-    return out
-
-
 def _listening_sockets(pids: Iterable[int]) -> dict[int, set[tuple[str, int]]]:
-    listening = _listen_inodes()
+    listening = servers.listening_inodes()
     found: dict[int, set[tuple[str, int]]] = {}
     for pid in pids:
         try:
