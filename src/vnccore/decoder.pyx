@@ -50,7 +50,7 @@ cdef class UpdateDecoder:
     cdef tjhandle jpeg
     cdef uint8_t *scratch
     cdef size_t scratch_size
-    cdef ByteTable *byte_table  # 1-bit rows, kept while the colours repeat (NULL until needed)
+    cdef ByteTable *byte_table  # 1-bit rows for its colours, kept while they repeat (NULL until built)
     # JPEG rects of this update waiting to be decoded together (jpegpool.h)
     cdef vnc_jpeg_batch jpeg_batch
     cdef int jpeg_jobs_size
@@ -299,16 +299,21 @@ cdef class UpdateDecoder:
             f"FramebufferUpdate rect {self.cur_index} ({name} {self.cur_w}x{self.cur_h} "
             f"at {self.cur_x},{self.cur_y}): {detail}")
 
-    cdef ByteTable *_byte_table(self, const uint32_t *palette32) noexcept nogil:
-        """The 1-bit byte table for these two colours (built if they changed), or NULL."""
+    cdef ByteTable *_byte_table(self, const uint32_t *palette32, int w, Py_ssize_t npix) noexcept nogil:
+        """The byte table for a w-wide 2-colour tile/rect of npix pixels, or NULL
+        where nibbles are cheaper: too narrow, or too small to pay for building
+        a table for new colours (the table is kept while the colours repeat)."""
+        if w < BYTE_TABLE_MIN_WIDTH:
+            return NULL
+        if self.byte_table != NULL and self.byte_table.colours == colour_pair(palette32):
+            return self.byte_table
+        if npix < BYTE_TABLE_MIN_PIXELS:
+            return NULL
         if self.byte_table == NULL:
             self.byte_table = <ByteTable *>malloc(sizeof(ByteTable))
             if self.byte_table == NULL:
                 return NULL  # (the callers fall back to nibbles)
-            self.byte_table.built = False
-        if not (self.byte_table.built and self.byte_table.colours
-                == (<uint64_t>palette32[0] | (<uint64_t>palette32[1] << 32))):
-            build_byte_table(self.byte_table, palette32)
+        build_byte_table(self.byte_table, palette32)
         return self.byte_table
 
     cdef int _reserve_scratch(self, size_t size) noexcept nogil:

@@ -288,7 +288,11 @@ cdef struct ByteTable:
     # the 8 pixels one byte of 1-bit indices stands for (24 bytes; 32 a row)
     uint8_t px[256][32]
     uint64_t colours  # the two palette32 entries it was built for
-    bint built
+
+
+cdef inline uint64_t colour_pair(const uint32_t *palette32) noexcept nogil:
+    """The first two palette32 entries as one key."""
+    return <uint64_t>palette32[0] | (<uint64_t>palette32[1] << 32)
 
 
 cdef inline void build_byte_table(ByteTable *b, const uint32_t *palette32) noexcept nogil:
@@ -299,18 +303,7 @@ cdef inline void build_byte_table(ByteTable *b, const uint32_t *palette32) noexc
     for byte in range(256):
         memcpy(&b.px[byte][0], nibbles.px[byte >> 4], 16)
         memcpy(&b.px[byte][12], nibbles.px[byte & 15], 16)
-    b.colours = <uint64_t>palette32[0] | (<uint64_t>palette32[1] << 32)
-    b.built = True
-
-
-cdef inline bint byte_table_fits(const ByteTable *b, int w, Py_ssize_t npix,
-                                 const uint32_t *palette32) noexcept nogil:
-    """Whether a w-wide 1-bit tile/rect of npix pixels should use the table."""
-    if w < BYTE_TABLE_MIN_WIDTH:
-        return False
-    if b != NULL and b.built and b.colours == (<uint64_t>palette32[0] | (<uint64_t>palette32[1] << 32)):
-        return True
-    return npix >= BYTE_TABLE_MIN_PIXELS
+    b.colours = colour_pair(palette32)
 
 
 cdef inline void packed_row_bytes(uint8_t *dst, const uint8_t *src, int w,

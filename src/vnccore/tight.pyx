@@ -151,15 +151,17 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
     cdef uint32_t palette32[256]
     cdef uint32_t marks = 0
     cdef NibbleTable nibbles
+    cdef ByteTable *bytes_table
     cdef uint8_t *dst = d.fb + y * d.pitch + <Py_ssize_t>x * 3
     if w <= 0 or h <= 0:  # the row writers need a pixel; an empty rect has none
         return DECODE_OK
     for idx in range(colours):
         palette32[idx] = pixel32(palette + idx * 3)
     if colours == 2:
-        if byte_table_fits(d.byte_table, w, <Py_ssize_t>w * h, palette32) and d._byte_table(palette32) != NULL:
+        bytes_table = d._byte_table(palette32, w, <Py_ssize_t>w * h)
+        if bytes_table != NULL:
             for row in range(h):
-                packed_row_bytes(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, d.byte_table)
+                packed_row_bytes(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, bytes_table)
         elif <Py_ssize_t>w * h >= NIBBLE_TABLE_MIN_PIXELS:
             build_nibble_table(&nibbles, 1, palette32, False)  # (2 colours: any 1-bit index is valid)
             for row in range(h):

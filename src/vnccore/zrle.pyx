@@ -47,6 +47,7 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
     cdef uint32_t palette32[128]
     cdef uint32_t marks
     cdef NibbleTable nibbles
+    cdef ByteTable *bytes_table
     ty = y
     while ty < y + h:
         th = y + h - ty
@@ -89,10 +90,10 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                 marks = 0
                 # a literal `bits` per call lets the compiler specialise the inlined loop
                 # (a full palette, 2 or 4 colours, leaves no index to check)
-                if bits == 1 and byte_table_fits(d.byte_table, tw, npix, palette32) \
-                        and d._byte_table(palette32) != NULL:
+                bytes_table = d._byte_table(palette32, tw, npix) if bits == 1 else NULL
+                if bytes_table != NULL:
                     for row in range(th):
-                        packed_row_bytes(tile + row * d.pitch, s + pos, tw, d.byte_table)
+                        packed_row_bytes(tile + row * d.pitch, s + pos, tw, bytes_table)
                         pos += rowbytes
                 elif bits == 1 and npix >= NIBBLE_TABLE_MIN_PIXELS:
                     build_nibble_table(&nibbles, 1, palette32, False)
