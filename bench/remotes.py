@@ -18,12 +18,12 @@ import json
 import os
 import time
 
+from procstat import CLK_TCK, stat_fields
+
 from vncenv.remotes import build
 from vncenv.rewarder import RewarderClient
 from vncenv.runtimes.metadata import decode_strip
 from vncenv.vnc.session import VNCSession
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _tree_cpu(pid: int) -> float:
@@ -34,8 +34,7 @@ def _tree_cpu(pid: int) -> float:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = stat_fields(entry)
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))

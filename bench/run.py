@@ -67,6 +67,7 @@ MD_END = "<!-- bench/run.py: generated section ends -->"
 
 sys.path.insert(0, HERE)
 import record_corpus  # noqa: E402
+from procstat import stat_fields  # noqa: E402
 
 DEFAULT_SCALING = [
     "photo-pan-1280x720-xvnc-zrle",
@@ -209,8 +210,7 @@ def _mine(pid: int) -> bool:
         if pid <= 1:
             return False
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+            pid = int(stat_fields(pid)[1])
         except (OSError, ValueError, IndexError):
             return False
     return False

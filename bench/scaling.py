@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 
+from procstat import cpu_seconds  # bench/, this script's folder
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -90,22 +92,12 @@ def _stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _proc_cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of processes so far (/proc/PID/stat, clock ticks)."""
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def run_session(servers: list[int], options: dict, nbytes: int, server_pids: list[int]) -> dict:
     from vncenv.error import ConnectionClosed
     from vncenv.vnc.session import VNCSession
 
     n = len(servers)
-    server_cpu0 = _proc_cpu_seconds(server_pids)
+    server_cpu0 = sum(cpu_seconds(pid) for pid in server_pids)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     sessions = [VNCSession("127.0.0.1", port, **options) for port in servers]
     for s in sessions:
@@ -117,7 +109,7 @@ def run_session(servers: list[int], options: dict, nbytes: int, server_pids: lis
             pass
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
-    server_cpu = _proc_cpu_seconds(server_pids) - server_cpu0
+    server_cpu = sum(cpu_seconds(pid) for pid in server_pids) - server_cpu0
     stats = [s.stats() for s in sessions]
     for s in sessions:
         s.close()
