@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import rfbgen
@@ -207,6 +210,102 @@ def test_zrle_stream_persists_across_rects_and_updates(new_decoder, rng):
         fresh.feed(messages[1])
 
 
+def _zrle_run_rects(encoder: ZRLEEncoder, tiles: list[bytes], sizes: list[tuple[int, int, int, int]], cuts: list[int]):
+    """ZRLE rects (x, y, w, h from ``sizes``) whose tiles are ``tiles``, all
+    compressed as one piece, with the compressed bytes handed out at ``cuts``
+    instead of at each rect's own flush (a server flushing elsewhere)."""
+    data = encoder.compress(b"".join(tiles))
+    bounds = [0, *cuts, len(data)]
+    return [
+        Rect(x, y, w, h, rfbgen.ZRLE, struct.pack(">I", end - start) + data[start:end])
+        for (x, y, w, h), start, end in zip(sizes, bounds, bounds[1:])
+    ]
+
+
+def test_zrle_many_small_rects_in_one_update(new_decoder, rng):
+    """A flood of small rects (one ZRLE run) paints each rect; the stream goes on after it."""
+    fb, dec = new_decoder(160, 96)
+    zrle = ZRLEEncoder()
+    images = {(x, y): rfbgen.palette_image(rng, 10 + x % 7, 8 + y % 5, 1 + (x + y) % 5) for x in range(0, 150, 16) for y in range(0, 90, 12)}
+    feed_whole(dec, update([zrle.rect(x, y, image) for (x, y), image in images.items()]))
+    for (x, y), image in images.items():
+        assert_area(fb, x, y, image)
+    later = rfbgen.random_image(rng, 20, 20)
+    feed_whole(dec, update([zrle.rect(3, 5, later)]))
+    assert_area(fb, 3, 5, later)
+
+
+def test_zrle_run_ignores_where_the_server_flushed(new_decoder, rng):
+    """Consecutive ZRLE rects of one update are inflated as one: data flushed
+    mid-tile between two of them decodes the same as flushed per rect."""
+    fb, dec = new_decoder(64, 32)
+    images = [rfbgen.palette_image(rng, 16, 16, colours) for colours in (2, 4, 9)]
+    tiles = [rfbgen.zrle_tile(image) for image in images]
+    sizes = [(16 * i, 0, 16, 16) for i in range(3)]
+    rects = _zrle_run_rects(ZRLEEncoder(), tiles, sizes, cuts=[3, 4])  # rect 1's data: one byte
+    feed_whole(dec, update(rects))
+    for i, image in enumerate(images):
+        assert_area(fb, 16 * i, 0, image)
+
+
+def test_zrle_run_ends_at_other_encodings(new_decoder, rng):
+    """A rect of another encoding ends the run: the rects before it must use
+    exactly their own data."""
+    fb, dec = new_decoder(64, 32)
+    images = [rfbgen.palette_image(rng, 16, 16, 3) for _ in range(2)]
+    tiles = [rfbgen.zrle_tile(image) for image in images]
+    first, second = _zrle_run_rects(ZRLEEncoder(), tiles, [(0, 0, 16, 16), (32, 0, 16, 16)], cuts=[5])
+    raw = rfbgen.raw(16, 0, rfbgen.random_image(rng, 8, 8))
+    with pytest.raises(ProtocolError, match="rect 0 .*inflated data ends inside the tile"):
+        dec.feed(update([first, raw, second]))
+    assert dec.failed
+
+
+def _zrle_tiles_of(image: np.ndarray) -> bytes:
+    """The inflated ZRLE data of a rect showing ``image``."""
+    h, w = image.shape[:2]
+    return b"".join(rfbgen.zrle_tile(image[y : y + 64, x : x + 64]) for y in range(0, h, 64) for x in range(0, w, 64))
+
+
+def test_zrle_run_is_capped_by_its_inflated_bound(new_decoder, rng):
+    """A run takes rects while their bound (4 bytes a pixel and 382 a tile)
+    stays within 1 MiB: three 256x256 rects fit, a fourth starts a new run."""
+    images = [rfbgen.palette_image(rng, 256, 256, 2) for _ in range(4)]
+    t0, t1, t2, t3 = (_zrle_tiles_of(image) for image in images)
+    sizes = [(256 * i, 0, 256, 256) for i in range(4)]
+
+    def rects(*chunks: bytes) -> list[Rect]:
+        zrle = ZRLEEncoder()
+        return [Rect(*size, rfbgen.ZRLE, struct.pack(">I", len(c)) + c) for size, c in zip(sizes, map(zrle.compress, chunks))]
+
+    fb, dec = new_decoder(1024, 256)
+    feed_whole(dec, update(rects(t0 + t1[:50], t1[50:] + t2, b"", t3)))  # misplaced inside the first run
+    for i, image in enumerate(images):
+        assert_area(fb, 256 * i, 0, image)
+    _, dec = new_decoder(1024, 256)
+    with pytest.raises(ProtocolError, match="rect 2 .*inflated data ends inside the tile"):
+        dec.feed(update(rects(t0 + t1 + t2[:-100], b"", b"", t2[-100:] + t3)))  # across the runs
+
+
+def test_zrle_run_with_bytes_left_blames_its_last_rect(new_decoder, rng):
+    fb, dec = new_decoder(64, 16)
+    tiles = [rfbgen.zrle_tile(rfbgen.palette_image(rng, 16, 16, 2)) for _ in range(3)]
+    tiles[2] += b"\x01\x00\x00\x00"
+    rects = _zrle_run_rects(ZRLEEncoder(), tiles, [(16 * i, 0, 16, 16) for i in range(3)], cuts=[6, 12])
+    with pytest.raises(ProtocolError, match="rect 2 .*4 (inflated )?bytes (of inflated data )?left after the last tile"):
+        dec.feed(update(rects))
+
+
+def test_zrle_run_with_corrupt_zlib_data_names_the_run(new_decoder, rng):
+    fb, dec = new_decoder(64, 16)
+    zrle = ZRLEEncoder()
+    rects = [zrle.rect(16 * i, 0, rfbgen.palette_image(rng, 16, 16, 2)) for i in range(3)]
+    rects[2] = Rect(32, 0, 16, 16, rfbgen.ZRLE, struct.pack(">I", 8) + b"\xff" * 8)
+    with pytest.raises(ProtocolError, match="rect 0 .*run of 3 ZRLE rects"):
+        dec.feed(update(rects))
+    assert dec.failed
+
+
 # --------------------------------------------------------------------------
 # Tight
 
@@ -396,6 +495,111 @@ def test_tight_wide_fill_and_jpeg(new_decoder):
     feed_whole(dec, update([tight.fill(0, 0, 2600, 8, (9, 8, 7)), tight.jpeg(0, 8, image, quality=95)]))
     assert (fb.array[:8] == (9, 8, 7)).all()
     assert psnr(fb.array[8:], image) >= 30
+
+
+def _tight_copy_rects(sizes, pieces: list[bytes], stream: int = 0, cuts=None) -> list[Rect]:
+    """Tight copy-filter rects on one stream: each of ``pieces`` is compressed
+    and sync-flushed on one zlib stream, and the compressed bytes are handed out
+    to the rects at ``cuts`` (default: each rect's own flush), as a server
+    flushing elsewhere would."""
+    z = zlib.compressobj()
+    packed = [z.compress(piece) + z.flush(zlib.Z_SYNC_FLUSH) for piece in pieces]
+    if cuts is None:
+        cuts = [sum(map(len, packed[: i + 1])) for i in range(len(packed) - 1)]
+    whole = b"".join(packed)
+    bounds = [0, *cuts, len(whole)]
+    return [
+        Rect(x, y, w, h, rfbgen.TIGHT, bytes([stream << 4]) + rfbgen.compact_length(end - start) + whole[start:end])
+        for (x, y, w, h), start, end in zip(sizes, bounds, bounds[1:])
+    ]
+
+
+def test_tight_many_small_rects_in_one_update(new_decoder, rng):
+    """A flood of small Tight rects of every kind on every stream (one run)
+    paints each rect; the streams go on after it."""
+    fb, dec = new_decoder(200, 120)
+    tight = TightEncoder()
+    rects, expected = [], {}
+    for i, (x, y) in enumerate((x, y) for y in range(0, 110, 11) for x in range(0, 190, 19)):
+        w, h = 6 + i % 13, 3 + i % 8
+        kind = i % 6
+        if kind == 0:
+            colour = rng.integers(0, 256, 3, dtype=np.uint8)
+            rects.append(tight.fill(x, y, w, h, tuple(colour)))
+            expected[x, y] = np.broadcast_to(colour, (h, w, 3))
+            continue
+        image = rfbgen.palette_image(rng, w, h, (2, 5, 40, 1, 3)[kind - 1]) if kind < 5 else rfbgen.random_image(rng, w, h)
+        filter = (None, "palette", "palette", "gradient", "palette", "copy")[kind]
+        rects.append(tight.basic(x, y, image, filter, stream=i % 4))
+        expected[x, y] = image
+    feed_whole(dec, update(rects))
+    for (x, y), image in expected.items():
+        assert_area(fb, x, y, image)
+    later = rfbgen.random_image(rng, 30, 20)
+    feed_whole(dec, update([tight.basic(5, 5, later, "copy", stream=s) for s in range(4)]))
+    assert_area(fb, 5, 5, later)
+
+
+def test_tight_run_ignores_where_the_server_flushed(new_decoder, rng):
+    """Consecutive Tight rects of one update are inflated a stream at a time:
+    data flushed mid-rect decodes the same as flushed per rect, with another
+    stream's rect and a fill between."""
+    fb, dec = new_decoder(64, 32)
+    images = [rfbgen.random_image(rng, 8, 8) for _ in range(3)]
+    rects = _tight_copy_rects([(8 * i, 0, 8, 8) for i in range(3)], [b"".join(i.tobytes() for i in images)], cuts=[40, 41])
+    other = rfbgen.random_image(rng, 8, 8)
+    tight = TightEncoder()
+    rects[1:1] = [tight.basic(0, 16, other, stream=2), tight.fill(16, 16, 4, 4, (1, 2, 3))]
+    feed_whole(dec, update(rects))
+    for i, image in enumerate(images):
+        assert_area(fb, 8 * i, 0, image)
+    assert_area(fb, 0, 16, other)
+
+
+def test_tight_run_ends_at_a_stream_reset(new_decoder, rng):
+    fb, dec = new_decoder(64, 32)
+    data = b"".join(rfbgen.random_image(rng, 8, 8).tobytes() for _ in range(2))
+    first, second = _tight_copy_rects([(0, 0, 8, 8), (16, 0, 8, 8)], [data], cuts=[50])
+    reset = TightEncoder().fill(32, 0, 4, 4, (0, 0, 0), reset=4)  # resets stream 2
+    with pytest.raises(ProtocolError, match=r"rect 0 .*stream 0 inflates to \d+ bytes, the rect needs 192"):
+        dec.feed(update([first, reset, second]))
+    assert dec.failed
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (-4, r"rect 0 .*stream 0 inflates to 572 bytes, the run of 3 Tight rects from this one needs 576"),
+        (1, r"rect 0 .*(more than the 576 bytes|longer than the 576 bytes).*the run of 3 Tight rects"),
+    ],
+)
+def test_tight_run_whose_stream_data_is_not_exact_names_the_run(new_decoder, rng, change, message):
+    fb, dec = new_decoder(64, 32)
+    data = b"".join(rfbgen.random_image(rng, 8, 8).tobytes() for _ in range(3))
+    data = data[:change] if change < 0 else data + bytes(change)
+    rects = _tight_copy_rects([(8 * i, 0, 8, 8) for i in range(3)], [data], cuts=[100, 300])
+    with pytest.raises(ProtocolError, match=message):
+        dec.feed(update(rects))
+
+
+def test_tight_run_is_capped_by_its_data(new_decoder, rng):
+    """A run takes compressed rects while their filtered data stays within
+    1 MiB: five 256x256 copy rects (196,608 bytes each) fit, a sixth starts a
+    new run."""
+    images = [rfbgen.random_image(rng, 256, 256) for _ in range(6)]
+    sizes = [(256 * i, 0, 256, 256) for i in range(6)]
+    five = b"".join(image.tobytes() for image in images[:5])
+    fb, dec = new_decoder(1536, 256)
+    rects = _tight_copy_rects(sizes, [five, images[5].tobytes()])
+    z_five = len(rects[0].payload) - 4  # (the first rect took all of the five's data)
+    rects = _tight_copy_rects(sizes, [five, images[5].tobytes()], cuts=[1000, 2000, 3000, z_five // 2, z_five])
+    feed_whole(dec, update(rects))  # misplaced inside the first run
+    for i, image in enumerate(images):
+        assert_area(fb, 256 * i, 0, image)
+    _, dec = new_decoder(1536, 256)
+    rects = _tight_copy_rects(sizes, [five, images[5].tobytes()], cuts=[1000, 2000, 3000, z_five // 2, z_five - 10])
+    with pytest.raises(ProtocolError, match=r"rect 0 .*stream 0 inflates to \d+ bytes, the run of 5 Tight rects from this one needs 983040"):
+        dec.feed(update(rects))  # across the runs
 
 
 # --------------------------------------------------------------------------

@@ -9,8 +9,12 @@ stream order, little-endian records::
     record  u8 kind, u8 stream, u8 resets, u8 0, u16 x, y, w, h,
             u32 outlen, u32 inlen, inlen bytes
 
-    kind 1  ZRLE zlib payload (outlen: the buffer the core reserves for it)
-    kind 2  Tight zlib payload on `stream` (outlen: exactly the rect's data)
+    kind 1  ZRLE zlib payload (outlen: the buffer the core reserves for it;
+            stream 1: it joins the previous one's run, the consecutive ZRLE
+            rects of an update the core inflates in one call)
+    kind 2  Tight zlib payload on `stream` (bits 0-1; outlen: exactly the
+            rect's data; bit 7: it joins the previous one's run, the
+            consecutive Tight rects the core inflates a stream at a time)
     kind 3  Tight JPEG data of the rect x, y, w, h
     kind 4  a rect that writes pixels other than by JPEG (Raw, CopyRect,
             ZRLE, Tight fill/basic): its geometry, for the memcpy pass
@@ -30,6 +34,8 @@ import rfbwalk  # noqa: E402
 _REC = struct.Struct("<BBBxHHHHII")
 K_ZRLE, K_TIGHT_ZLIB, K_JPEG, K_PIXELS, K_TIGHT_RESET = 1, 2, 3, 4, 5
 ZRLE_TILE_OVERHEAD = 1 + 127 * 3
+ZRLE_RUN_MAX_INFLATED = ZRLE_RUN_MAX_ZLIB = 1 << 20  # the core's caps on a run (src/vnccore/zrle.pyx)
+TIGHT_RUN_MAX_INFLATED = TIGHT_RUN_MAX_ZLIB = 1 << 20  # (src/vnccore/tight.pyx)
 
 
 def extract(data: bytes, out_path: str) -> dict:
@@ -46,7 +52,13 @@ def extract(data: bytes, out_path: str) -> dict:
         n += 1
 
     for msg in rfbwalk.walk(data, hs):
+        run_bound = run_zlib = None  # the ZRLE run the previous rect belongs to, if any
+        tight_run = None  # (filtered bytes, zlib bytes) of the Tight run the previous rect belongs to
         for r in msg.rects:
+            if r.encoding != rfbwalk.ZRLE:
+                run_bound = run_zlib = None
+            if r.encoding != rfbwalk.TIGHT or r.tight_ctl & 0x0F:
+                tight_run = None
             if r.encoding == rfbwalk.EXT_DESKTOP_SIZE and r.y == 0 or r.encoding == rfbwalk.DESKTOP_SIZE:
                 width, height = max(width, r.w), max(height, r.h)
                 continue
@@ -55,7 +67,10 @@ def extract(data: bytes, out_path: str) -> dict:
             if r.encoding == rfbwalk.ZRLE:
                 tiles = ((r.w + 63) // 64) * ((r.h + 63) // 64)
                 bound = tiles * ZRLE_TILE_OVERHEAD + r.w * r.h * 4
-                add(K_ZRLE, r.x, r.y, r.w, r.h, outlen=bound,
+                joins = (run_bound is not None and run_bound + bound <= ZRLE_RUN_MAX_INFLATED
+                         and run_zlib + r.zlib_length <= ZRLE_RUN_MAX_ZLIB)  # fmt: skip
+                run_bound, run_zlib = (run_bound + bound, run_zlib + r.zlib_length) if joins else (bound, r.zlib_length)
+                add(K_ZRLE, r.x, r.y, r.w, r.h, stream=int(joins), outlen=bound,
                     payload=data[r.zlib_offset : r.zlib_offset + r.zlib_length])  # fmt: skip
             elif r.encoding == rfbwalk.TIGHT:
                 if r.tight_ctl & 0x0F:
@@ -64,8 +79,12 @@ def extract(data: bytes, out_path: str) -> dict:
                     add(K_JPEG, r.x, r.y, r.w, r.h, payload=data[r.zlib_offset : r.zlib_offset + r.zlib_length])
                     continue
                 if r.zlib_length:
-                    add(K_TIGHT_ZLIB, r.x, r.y, r.w, r.h, stream=(r.tight_ctl >> 4) & 3, outlen=r.raw_size,
-                        payload=data[r.zlib_offset : r.zlib_offset + r.zlib_length])  # fmt: skip
+                    joins = (tight_run is not None and tight_run[0] + r.raw_size <= TIGHT_RUN_MAX_INFLATED
+                             and tight_run[1] + r.zlib_length <= TIGHT_RUN_MAX_ZLIB)  # fmt: skip
+                    tight_run = (tight_run[0] + r.raw_size, tight_run[1] + r.zlib_length) if joins else (
+                        r.raw_size, r.zlib_length)  # fmt: skip
+                    add(K_TIGHT_ZLIB, r.x, r.y, r.w, r.h, stream=(r.tight_ctl >> 4) & 3 | (0x80 if joins else 0),
+                        outlen=r.raw_size, payload=data[r.zlib_offset : r.zlib_offset + r.zlib_length])  # fmt: skip
             add(K_PIXELS, r.x, r.y, r.w, r.h)
     tmp = out_path + ".tmp"
     with open(tmp, "wb") as f:

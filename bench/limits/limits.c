@@ -13,6 +13,10 @@
  *                    buffer;
  *   inflate:zlib-ng  the same with zlib-ng's native zng_inflate() (when
  *                    built with -DHAVE_ZLIBNG);
+ *   inflate:zlib-ng-runs  the same, with each run of consecutive ZRLE
+ *                    (Tight) rects of an update (marked by extract.py)
+ *                    gathered and inflated by one call a stream, as the
+ *                    decode core does;
  *   inflate:isal     the same through src/vnccore/inflate.h over ISA-L: the
  *                    decode core's own inflate code path;
  *   jpeg             TurboJPEG tjDecompress2() of every JPEG rect straight
@@ -302,6 +306,8 @@ int main(int argc, char **argv)
 #ifdef HAVE_ZLIBNG
     if (!only && run_zlibng() != zout)
         die("zlib-ng and ISA-L disagree on the inflated size");
+    if (!only && run_zlibng_runs() != zout)
+        die("zlib-ng by runs and ISA-L disagree on the inflated size");
 #endif
 
     int first = 1;
@@ -314,6 +320,7 @@ int main(int argc, char **argv)
         measure("inflate:zlib", run_zlib, runs, &first);
 #ifdef HAVE_ZLIBNG
         measure("inflate:zlib-ng", run_zlibng, runs, &first);
+        measure("inflate:zlib-ng-runs", run_zlibng_runs, runs, &first);
 #endif
         measure("inflate:isal", run_isal, runs, &first);
     }

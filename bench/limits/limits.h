@@ -18,5 +18,6 @@ extern size_t nrecs;
 extern uint8_t *fb, *src, *outbuf;
 void die(const char *msg);
 unsigned long long run_zlibng(void);
+unsigned long long run_zlibng_runs(void);
 
 #endif

@@ -50,6 +50,9 @@ Other choices the contract leaves open (the core makes the same ones):
   (alpha 0).  A 0-by-0 cursor is an empty ``(0, 0, 4)`` array with its hotspot.
 * A rect is inside the framebuffer when ``x + w <= width`` and
   ``y + h <= height``, zero-area rects included.
+* ZRLE and Tight runs (ARCHITECTURE.md): the consecutive ZRLE (Tight) rects
+  of an update are inflated together, a run at a time, within the same caps
+  as the core.
 * Zlib: "inflated data too long" means the rect's data still yields output
   after the needed bytes; input that yields no more output (the sync-flush
   marker) is fine.  Data after the end of a zlib stream is an error.
@@ -101,6 +104,14 @@ _U16_PAIR = struct.Struct(">HH")
 _U32 = struct.Struct(">I")
 _ZRLE_TILE = 64
 _ZRLE_MAX_PALETTE_RLE = 127
+# a run of consecutive ZRLE rects grows while its inflated bound and its zlib
+# data stay within these (the core's ZRLE_RUN_MAX_*)
+_ZRLE_RUN_MAX_INFLATED = 1 << 20
+_ZRLE_RUN_MAX_ZLIB = 1 << 20
+# and a run of consecutive Tight rects, while their filtered data and their
+# zlib data stay within these (the core's TIGHT_RUN_MAX_*)
+_TIGHT_RUN_MAX_INFLATED = 1 << 20
+_TIGHT_RUN_MAX_ZLIB = 1 << 20
 _TIGHT_MIN_TO_COMPRESS = 12
 _TIGHT_FILL = 8
 _TIGHT_JPEG = 9
@@ -481,18 +492,15 @@ def _zrle_tile(src: _TileData, tile: np.ndarray) -> None:
         raise _Malformed(f"invalid subencoding {sub}")
 
 
-def _zrle_tiles(buf: bytes, dst: np.ndarray) -> None:
-    """Decode the 64x64 tiles of a ZRLE rect from its inflated bytes into ``dst``."""
+def _zrle_tiles(src: _TileData, dst: np.ndarray) -> None:
+    """Decode the 64x64 tiles of a ZRLE rect from its run's inflated bytes into ``dst``."""
     h, w = dst.shape[:2]
-    src = _TileData(buf)
     for ty in range(0, h, _ZRLE_TILE):
         for tx in range(0, w, _ZRLE_TILE):
             try:
                 _zrle_tile(src, dst[ty : ty + _ZRLE_TILE, tx : tx + _ZRLE_TILE])
             except _Malformed as exc:
                 raise _Malformed(f"tile ({tx}, {ty}): {exc}") from None
-    if src.left():
-        raise _Malformed(f"{src.left()} inflated bytes left after the last tile")
 
 
 # --------------------------------------------------------------------------
@@ -647,6 +655,11 @@ class UpdateDecoder:
         "_encodings",
         "_limits",
         "_zrle",
+        "_zrle_run",
+        "_zrle_run_left",
+        "_tight_run",
+        "_tight_run_left",
+        "_update_rects",
         "_tight",
         "_failure",
         "_deferred_error",
@@ -682,6 +695,11 @@ class UpdateDecoder:
         self._fb = framebuffer
         self._limits = limits
         self._zrle = _zlib.decompressobj()
+        self._zrle_run = _TileData(b"")  # the inflated bytes of the ZRLE run being painted
+        self._zrle_run_left = 0  # and how many of its rects are still to paint
+        self._tight_run: list[_TileData] = []  # per stream, the inflated bytes of the Tight run
+        self._tight_run_left = 0
+        self._update_rects: list[_Rect] = []
         self._tight = [_zlib.decompressobj() for _ in range(4)]
         self._failure: str | None = None
         self._deferred_error: ProtocolError | None = None
@@ -942,6 +960,8 @@ class UpdateDecoder:
     def _decode_update(self, update: _Update, message: memoryview) -> None:
         """Decode a framed, complete message, then publish its counters."""
         self._resized = self._cursor_changed = False
+        self._update_rects = update.rects  # (a ZRLE run looks ahead)
+        self._zrle_run_left = self._tight_run_left = 0
         pixels = 0
         for rect in update.rects:
             self._decode(rect, message)
@@ -994,8 +1014,44 @@ class UpdateDecoder:
 
     def _decode_zrle(self, rect: _Rect, message: memoryview) -> None:
         area = self._area(rect)
-        data = message[rect.info : rect.end]
-        _zrle_tiles(_inflate(self._zrle, data, _zrle_max_inflated(rect.w, rect.h)), area)
+        if not self._zrle_run_left:
+            self._start_zrle_run(rect, message)
+        self._zrle_run_left -= 1
+        src = self._zrle_run
+        _zrle_tiles(src, area)
+        if not self._zrle_run_left and src.left():
+            raise _Malformed(f"{src.left()} inflated bytes left after the last tile")
+
+    def _start_zrle_run(self, rect: _Rect, message: memoryview) -> None:
+        """Inflate the zlib data of the run of ZRLE rects that starts at ``rect``.
+
+        In an update, the ZRLE rects right after it join the run while its
+        inflated bound and its zlib data stay within the caps; the run's tiles
+        must use exactly the bytes it inflates to (where the server's flushes
+        fall inside a run does not matter).  Outside an update (decode_rect)
+        a rect is a run of its own.
+        """
+        run = [rect]
+        bound = _zrle_max_inflated(rect.w, rect.h)
+        length = rect.end - rect.info
+        following = self._update_rects[rect.index + 1 :] if rect.index >= 0 else []
+        for nxt in following:
+            if nxt.encoding != Encoding.ZRLE:
+                break
+            more_bound = _zrle_max_inflated(nxt.w, nxt.h)
+            more_length = nxt.end - nxt.info
+            if bound + more_bound > _ZRLE_RUN_MAX_INFLATED or length + more_length > _ZRLE_RUN_MAX_ZLIB:
+                break
+            run.append(nxt)
+            bound += more_bound
+            length += more_length
+        data = b"".join(message[r.info : r.end] for r in run)
+        try:
+            self._zrle_run = _TileData(_inflate(self._zrle, data, bound))
+        except _Malformed as exc:
+            what = "this rect" if len(run) == 1 else f"the run of {len(run)} ZRLE rects from this one"
+            raise _Malformed(f"{exc} ({what})") from None
+        self._zrle_run_left = len(run)
 
     def _decode_tight(self, rect: _Rect, message: memoryview) -> None:
         info: _Tight = rect.info
@@ -1004,6 +1060,9 @@ class UpdateDecoder:
                 self._tight[stream] = _zlib.decompressobj()
         area = self._area(rect)
         data = message[info.data[0] : info.data[1]]
+        in_run = self._tight_run_left > 0
+        if in_run:
+            self._tight_run_left -= 1
         if info.kind == _TIGHT_FILL:
             area[...] = _pixels(data, 1)[0]
             return
@@ -1011,9 +1070,10 @@ class UpdateDecoder:
             area[...] = _decode_jpeg(bytes(data), rect.w, rect.h)
             return
         if info.compressed:
-            data = _inflate(self._tight[info.kind & 3], data, info.size)
-            if len(data) < info.size:
-                raise _Malformed(f"inflated data is {len(data)} bytes, the rect needs {info.size}")
+            if not in_run:
+                self._start_tight_run(rect, message)
+                self._tight_run_left -= 1  # (this rect)
+            data = self._tight_run[info.kind & 3].take(info.size)
         w, h = rect.w, rect.h
         if info.filter_id == 0:  # copy
             area[...] = _pixels(data, w * h).reshape(h, w, 3)
@@ -1027,6 +1087,54 @@ class UpdateDecoder:
             area[...] = _lookup(palette, indices)
         else:  # gradient
             area[...] = _undo_gradient(_pixels(data, w * h).reshape(h, w, 3))
+
+    def _start_tight_run(self, rect: _Rect, message: memoryview) -> None:
+        """Inflate the zlib data of the run of Tight rects that starts at the
+        compressed ``rect``: in an update, the Tight rects after it join while
+        none resets a stream and the run's filtered data and zlib data stay
+        within the caps.  Each stream's data in the run must inflate to exactly
+        the bytes its rects need (where the flushes fall does not matter)."""
+        run = [rect]
+        need, given = [0] * 4, [[] for _ in range(4)]
+        total_need = total_given = 0
+
+        def add(r: _Rect) -> None:
+            nonlocal total_need, total_given
+            info: _Tight = r.info
+            if info.kind < _TIGHT_FILL and info.compressed:
+                need[info.kind & 3] += info.size
+                given[info.kind & 3].append(message[info.data[0] : info.data[1]])
+                total_need += info.size
+                total_given += info.data[1] - info.data[0]
+
+        add(rect)
+        following = self._update_rects[rect.index + 1 :] if rect.index >= 0 else []
+        for nxt in following:
+            if nxt.encoding != Encoding.TIGHT or nxt.info.control & 0x0F:
+                break
+            info = nxt.info
+            if info.kind < _TIGHT_FILL and info.compressed and (
+                total_need + info.size > _TIGHT_RUN_MAX_INFLATED
+                or total_given + info.data[1] - info.data[0] > _TIGHT_RUN_MAX_ZLIB
+            ):
+                break
+            add(nxt)
+            run.append(nxt)
+        what = "the rect" if len(run) == 1 else f"the run of {len(run)} Tight rects from this one"
+        self._tight_run = []
+        for stream in range(4):
+            out = b""
+            if need[stream] or given[stream]:
+                try:
+                    out = _inflate(self._tight[stream], b"".join(given[stream]), need[stream])
+                except _Malformed as exc:
+                    raise _Malformed(f"stream {stream}: {exc} ({what})") from None
+                if len(out) < need[stream]:
+                    raise _Malformed(
+                        f"zlib data on stream {stream} inflates to {len(out)} bytes, {what} needs {need[stream]}"
+                    )
+            self._tight_run.append(_TileData(out))
+        self._tight_run_left = len(run)
 
     def _decode_cursor(self, rect: _Rect, message: memoryview) -> None:
         w, h = rect.w, rect.h

@@ -50,6 +50,15 @@ cdef class UpdateDecoder:
     cdef tjhandle jpeg
     cdef uint8_t *scratch
     cdef size_t scratch_size
+    # the ZRLE run being painted (zrle.pyx): rects left, their inflated bytes scratch[pos:end]
+    cdef Py_ssize_t zrle_run_left
+    cdef size_t zrle_pos, zrle_end
+    # the Tight run being decoded (tight.pyx): rects left, each stream's next bytes at scratch[tight_pos[s]]
+    cdef Py_ssize_t tight_run_left
+    cdef size_t tight_pos[4]
+    cdef uint8_t *run_input  # a run's zlib data, gathered
+    cdef size_t run_input_size
+    cdef char run_name[64]
     cdef ByteTable *byte_table  # 1-bit rows for its colours, kept while they repeat (NULL until built)
     # JPEG rects of this update waiting to be decoded together (jpegpool.h)
     cdef vnc_jpeg_batch jpeg_batch
@@ -63,6 +72,7 @@ cdef class UpdateDecoder:
     cdef Py_ssize_t scan_rects
     cdef Py_ssize_t nrects_announced
     # decoding progress, to resume after a mid-update resize
+    cdef const uint8_t *decode_msg  # the message being decoded (NULL outside _decode_rects)
     cdef Py_ssize_t decode_pos
     cdef Py_ssize_t decode_rects
     cdef int pending_width, pending_height
@@ -86,6 +96,8 @@ cdef class UpdateDecoder:
 
     def __cinit__(self):
         self.scratch = NULL
+        self.run_input = NULL
+        self.decode_msg = NULL
         self.rect_lengths = NULL
         self.cursor_rgba = NULL
         self.byte_table = NULL
@@ -123,6 +135,7 @@ cdef class UpdateDecoder:
         if self.jpeg != NULL:
             tjDestroy(self.jpeg)
         free(self.scratch)
+        free(self.run_input)
         free(self.rect_lengths)
         free(self.cursor_rgba)
         free(self.byte_table)
@@ -202,6 +215,8 @@ cdef class UpdateDecoder:
         self.cursor_changed = False
         self.decode_pos = UPDATE_HEADER
         self.decode_rects = 0
+        self.zrle_run_left = 0
+        self.tight_run_left = 0
         while True:
             self._load_target()
             with nogil:
@@ -292,6 +307,8 @@ cdef class UpdateDecoder:
 
     cdef _raise(self):
         self.failed = True
+        self.zrle_run_left = 0
+        self.tight_run_left = 0
         name = ENCODING_NAMES.get(self.cur_encoding, str(self.cur_encoding))
         detail = self.detail.decode("utf-8", "replace")
         self._reset_scan()
@@ -326,6 +343,19 @@ cdef class UpdateDecoder:
             return DECODE_ERROR
         self.scratch = grown
         self.scratch_size = size
+        return DECODE_OK
+
+    cdef int _reserve_run_input(self, size_t size) noexcept nogil:
+        """Room for a run's gathered zlib data (only ever grows)."""
+        cdef uint8_t *grown
+        if size <= self.run_input_size and self.run_input != NULL:
+            return DECODE_OK
+        grown = <uint8_t *>realloc(self.run_input, size if size else 1)
+        if grown == NULL:
+            snprintf(self.detail, sizeof(self.detail), "out of memory reserving %zu bytes", size)
+            return DECODE_ERROR
+        self.run_input = grown
+        self.run_input_size = size
         return DECODE_OK
 
     cdef int _scan(self, const uint8_t *msg, Py_ssize_t avail) noexcept nogil:
@@ -452,6 +482,7 @@ cdef class UpdateDecoder:
         cdef int32_t encoding
         cdef Py_ssize_t length = 0
         cdef const uint8_t *p
+        self.decode_msg = msg  # (ZRLE runs look ahead)
         while self.decode_rects < self.scan_rects:
             p = msg + self.decode_pos
             x = vnc_be16(p)
@@ -468,9 +499,10 @@ cdef class UpdateDecoder:
             rc = self._decode_rect(x, y, w, h, encoding, p + RECT_HEADER, length)
             if rc == DECODE_ERROR:
                 self.jpeg_batch.count = 0  # nothing runs until a flush: just drop them
-                return rc
             if rc != DECODE_OK:
+                self.decode_msg = NULL
                 return rc
+        self.decode_msg = NULL
         return jpeg_flush(self)
 
     cdef int _check_bounds(self, int x, int y, int w, int h) noexcept nogil:

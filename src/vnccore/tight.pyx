@@ -1,5 +1,11 @@
 # Tight (encoding 7): fill, JPEG, and basic compression with copy, palette
 # and gradient filters over four persistent zlib streams.
+#
+# As with ZRLE, consecutive Tight rects of one update are a *run*: a
+# compressed rect starts one, and the Tight rects after it join while none
+# resets a stream and the run's filtered data and zlib data stay within the
+# caps.  Each stream's zlib data in the run is inflated by one call, to
+# exactly the bytes its rects need; each rect then takes its share in order.
 
 cdef enum:
     TIGHT_FILL = 8
@@ -11,6 +17,9 @@ cdef enum:
     TIGHT_MIN_TO_COMPRESS = 12
     # JPEG rects of one update are spread over threads from this many pixels on
     JPEG_PARALLEL_PIXELS = 65536
+    # a run grows while its rects' filtered data and their zlib data stay within these
+    TIGHT_RUN_MAX_INFLATED = 1 << 20
+    TIGHT_RUN_MAX_ZLIB = 1 << 20
 
 
 cdef inline int read_compact_length(const uint8_t *p, Py_ssize_t avail,
@@ -82,60 +91,170 @@ cdef int frame_tight(UpdateDecoder d, const uint8_t *p, Py_ssize_t avail, int w,
     return DECODE_OK
 
 
+cdef struct TightBasic:
+    # where a framed basic rect's parts lie
+    int stream, filter_id, colours
+    const uint8_t *palette
+    Py_ssize_t size  # bytes of filtered data the rect needs
+    const uint8_t *data  # its zlib data, or its raw data when size < TIGHT_MIN_TO_COMPRESS
+    Py_ssize_t zlib_length  # (0 when raw)
+
+
+cdef void tight_basic(const uint8_t *p, Py_ssize_t length, int w, int h, TightBasic *b) noexcept nogil:
+    """Take a framed basic rect's payload apart (framing checked every field)."""
+    cdef int kind = p[0] >> 4
+    cdef Py_ssize_t pos = 1, size = 0
+    b.stream = kind & 3
+    b.filter_id = TIGHT_FILTER_COPY
+    b.colours = 0
+    b.palette = NULL
+    if kind & 4:
+        b.filter_id = p[1]
+        pos = 2
+        if b.filter_id == TIGHT_FILTER_PALETTE:
+            b.colours = p[2] + 1
+            b.palette = p + 3
+            pos = 3 + b.colours * 3
+    b.size = tight_basic_size(w, h, b.filter_id, b.colours)
+    b.zlib_length = 0
+    if b.size >= TIGHT_MIN_TO_COMPRESS:
+        read_compact_length(p + pos, length - pos, &b.zlib_length, &size)
+        pos += size
+    b.data = p + pos
+
+
+cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h) noexcept nogil:
+    """Inflate the zlib data of the run of Tight rects that starts with the one
+    being decoded: the Tight rects after it join while none resets a stream and
+    the caps allow; each stream's data is inflated by one call (tight.pyx's
+    header and ARCHITECTURE.md)."""
+    cdef Py_ssize_t need[4]
+    cdef Py_ssize_t given[4]
+    cdef size_t in_base[4]
+    cdef size_t total_in = 0, total_out = 0
+    cdef Py_ssize_t k = d.decode_rects, pos = d.decode_pos, count = 1, rect_length
+    cdef const uint8_t *q
+    cdef TightBasic b
+    cdef int s, kind, rc
+    for s in range(4):
+        need[s] = 0
+        given[s] = 0
+    need[first.stream] = first.size
+    given[first.stream] = first.zlib_length
+    total_out = first.size
+    total_in = first.zlib_length
+    while d.decode_msg != NULL and k < d.scan_rects:
+        q = d.decode_msg + pos
+        rect_length = d.rect_lengths[k]
+        if vnc_be32s(q + 8) != ENC_TIGHT or q[RECT_HEADER] & 0x0F:
+            break
+        kind = q[RECT_HEADER] >> 4
+        if kind < TIGHT_FILL:
+            tight_basic(q + RECT_HEADER, rect_length, vnc_be16(q + 4), vnc_be16(q + 6), &b)
+            if b.size >= TIGHT_MIN_TO_COMPRESS:
+                if (total_out + b.size > TIGHT_RUN_MAX_INFLATED
+                        or total_in + b.zlib_length > TIGHT_RUN_MAX_ZLIB):
+                    break
+                need[b.stream] += b.size
+                given[b.stream] += b.zlib_length
+                total_out += b.size
+                total_in += b.zlib_length
+        count += 1
+        pos += RECT_HEADER + rect_length
+        k += 1
+    d.tight_run_left = count
+    if count == 1:
+        snprintf(d.run_name, sizeof(d.run_name), "the rect needs")
+    else:
+        snprintf(d.run_name, sizeof(d.run_name), "the run of %zd Tight rects from this one needs", count)
+    # each stream's zlib data gathered in one piece (in_base), its output at
+    # d.tight_pos (one spare byte after each: output reaching it is too long)
+    if d._reserve_run_input(total_in) != DECODE_OK or d._reserve_scratch(total_out + 4) != DECODE_OK:
+        return DECODE_ERROR
+    total_in = 0
+    total_out = 0
+    for s in range(4):
+        in_base[s] = total_in
+        total_in += given[s]
+        d.tight_pos[s] = total_out
+        total_out += need[s] + 1
+    if count == 1:  # (nothing to gather)
+        return tight_inflate_stream(d, first.stream, first.data, first.zlib_length, need[first.stream])
+    memcpy(d.run_input + in_base[first.stream], first.data, first.zlib_length)
+    in_base[first.stream] += first.zlib_length
+    pos = d.decode_pos
+    for k in range(d.decode_rects, d.decode_rects + count - 1):
+        q = d.decode_msg + pos
+        rect_length = d.rect_lengths[k]
+        pos += RECT_HEADER + rect_length
+        if q[RECT_HEADER] >> 4 >= TIGHT_FILL:
+            continue
+        tight_basic(q + RECT_HEADER, rect_length, vnc_be16(q + 4), vnc_be16(q + 6), &b)
+        memcpy(d.run_input + in_base[b.stream], b.data, b.zlib_length)
+        in_base[b.stream] += b.zlib_length
+    for s in range(4):
+        if need[s] or given[s]:
+            rc = tight_inflate_stream(d, s, d.run_input + in_base[s] - given[s], given[s], need[s])
+            if rc != DECODE_OK:
+                return rc
+    return DECODE_OK
+
+
+cdef int tight_inflate_stream(UpdateDecoder d, int stream, const uint8_t *data, Py_ssize_t n,
+                              Py_ssize_t need) noexcept nogil:
+    """Inflate n bytes of stream's zlib data to exactly need bytes at d.scratch + d.tight_pos[stream]."""
+    cdef size_t produced = 0
+    # one byte of room past what is needed: output that stops short of it
+    # proves the stream holds no more, with no second inflate call
+    cdef int rc = vnc_inflate(&d.tight_streams[stream], data, n, d.scratch + d.tight_pos[stream], need + 1,
+                              &produced)
+    if rc == VNC_INFLATE_ERROR:
+        snprintf(d.detail, sizeof(d.detail), "corrupt zlib data on stream %d", stream)
+        return DECODE_ERROR
+    if rc == VNC_INFLATE_LONG or <Py_ssize_t>produced > need:
+        snprintf(d.detail, sizeof(d.detail),
+                 "zlib data on stream %d inflates to more than the %zd bytes %s", stream, need, d.run_name)
+        return DECODE_ERROR
+    if <Py_ssize_t>produced != need:
+        snprintf(d.detail, sizeof(d.detail),
+                 "zlib data on stream %d inflates to %zu bytes, %s %zd", stream, produced, d.run_name, need)
+        return DECODE_ERROR
+    return DECODE_OK
+
+
 cdef int decode_tight(UpdateDecoder d, int x, int y, int w, int h,
                       const uint8_t *p, Py_ssize_t length) noexcept nogil:
     """Decode a framed Tight rect (length = its payload's size)."""
-    cdef int ctl = p[0], kind = ctl >> 4, stream, i
-    cdef int filter_id = TIGHT_FILTER_COPY, colours = 0
-    cdef Py_ssize_t pos = 1, n = 0, size = 0, data
-    cdef const uint8_t *palette = NULL
+    cdef int ctl = p[0], kind = ctl >> 4, i
+    cdef Py_ssize_t n = 0, size = 0
     cdef const uint8_t *src
-    cdef size_t produced = 0
-    cdef int rc
+    cdef TightBasic b
+    cdef bint in_run = d.tight_run_left > 0
     for i in range(4):
         if ctl & (1 << i) and d.tight_streams[i].ready:
             vnc_inflater_reset(&d.tight_streams[i])
+    if in_run:
+        d.tight_run_left -= 1
     if kind == TIGHT_FILL:
         fill_block(d.fb + y * d.pitch + <Py_ssize_t>x * 3, d.pitch, w, h, p + 1)
         return DECODE_OK
     if kind == TIGHT_JPEG:
         read_compact_length(p + 1, length - 1, &n, &size)
         return tight_jpeg(d, x, y, w, h, p + 1 + size, n)
-    stream = kind & 3
-    if kind & 4:
-        filter_id = p[1]
-        pos = 2
-        if filter_id == TIGHT_FILTER_PALETTE:
-            colours = p[2] + 1
-            palette = p + 3
-            pos = 3 + colours * 3
-    data = tight_basic_size(w, h, filter_id, colours)
-    if data < TIGHT_MIN_TO_COMPRESS:
-        src = p + pos
+    tight_basic(p, length, w, h, &b)
+    if b.size < TIGHT_MIN_TO_COMPRESS:
+        src = b.data
     else:
-        read_compact_length(p + pos, length - pos, &n, &size)
-        # one byte of room past the rect's data: output that stops short of
-        # it proves the stream holds no more, with no second inflate call
-        if d._reserve_scratch(data + 1) != DECODE_OK:
-            return DECODE_ERROR
-        rc = vnc_inflate(&d.tight_streams[stream], p + pos + size, n, d.scratch, data + 1, &produced)
-        if rc == VNC_INFLATE_ERROR:
-            snprintf(d.detail, sizeof(d.detail), "corrupt zlib data on stream %d", stream)
-            return DECODE_ERROR
-        if rc == VNC_INFLATE_LONG or <Py_ssize_t>produced > data:
-            snprintf(d.detail, sizeof(d.detail),
-                     "zlib data on stream %d inflates to more than the %zd bytes the rect needs",
-                     stream, data)
-            return DECODE_ERROR
-        if <Py_ssize_t>produced != data:
-            snprintf(d.detail, sizeof(d.detail),
-                     "zlib data on stream %d inflates to %zu bytes, the rect needs %zd",
-                     stream, produced, data)
-            return DECODE_ERROR
-        src = d.scratch
-    if filter_id == TIGHT_FILTER_PALETTE:
-        return tight_palette(d, x, y, w, h, palette, colours, src)
-    if filter_id == TIGHT_FILTER_GRADIENT:
+        if not in_run:
+            if start_tight_run(d, &b, w, h) != DECODE_OK:
+                d.tight_run_left = 0
+                return DECODE_ERROR
+            d.tight_run_left -= 1  # (this rect)
+        src = d.scratch + d.tight_pos[b.stream]
+        d.tight_pos[b.stream] += b.size
+    if b.filter_id == TIGHT_FILTER_PALETTE:
+        return tight_palette(d, x, y, w, h, b.palette, b.colours, src)
+    if b.filter_id == TIGHT_FILTER_GRADIENT:
         tight_gradient(d, x, y, w, h, src)
         return DECODE_OK
     for i in range(h):

@@ -1,32 +1,106 @@
 # ZRLE (encoding 16): zlib-compressed 64x64 tiles on one connection-long stream.
+#
+# Consecutive ZRLE rects of one update are a *run*: their zlib data is
+# inflated by one call (a flood of small rects costs one inflate, not one
+# each), then each rect paints its tiles from where the previous one's ended.
+# The run's tiles must use exactly the bytes it inflates to; where the
+# server's flushes fall inside a run does not matter.
 
 cdef enum:
     ZRLE_TILE = 64
     # worst case bytes of one tile beyond 4 bytes a pixel: subencoding + 127-colour palette
     ZRLE_TILE_OVERHEAD = 1 + 127 * 3
+    # a run grows while its inflated bound and its zlib data stay within these
+    ZRLE_RUN_MAX_INFLATED = 1 << 20
+    ZRLE_RUN_MAX_ZLIB = 1 << 20
 
 
-cdef int decode_zrle(UpdateDecoder d, int x, int y, int w, int h,
-                     const uint8_t *p) noexcept nogil:
-    """Inflate the rect's data, then paint its tiles."""
-    cdef size_t length = vnc_be32(p)
+cdef inline size_t zrle_bound(int w, int h) noexcept nogil:
+    """The most bytes a w x h rect's tiles can take."""
     cdef size_t tiles = <size_t>((w + ZRLE_TILE - 1) // ZRLE_TILE) * ((h + ZRLE_TILE - 1) // ZRLE_TILE)
-    cdef size_t bound = tiles * ZRLE_TILE_OVERHEAD + <size_t>w * h * 4
+    return tiles * ZRLE_TILE_OVERHEAD + <size_t>w * h * 4
+
+
+cdef int zrle_inflate(UpdateDecoder d, const uint8_t *data, size_t length, size_t bound,
+                      const char *what) noexcept nogil:
+    """Inflate length bytes of zlib data into d.scratch[0:d.zrle_end] (at most bound)."""
     cdef size_t produced = 0
     cdef int rc
     # one byte of room past the bound: output that stops short of it proves
     # the stream holds no more, with no second inflate call
     if d._reserve_scratch(bound + 1) != DECODE_OK:
         return DECODE_ERROR
-    rc = vnc_inflate(&d.zrle_stream, p + 4, length, d.scratch, bound + 1, &produced)
+    rc = vnc_inflate(&d.zrle_stream, data, length, d.scratch, bound + 1, &produced)
     if rc == VNC_INFLATE_ERROR:
-        snprintf(d.detail, sizeof(d.detail), "corrupt zlib data (%zu bytes)", length)
+        snprintf(d.detail, sizeof(d.detail), "corrupt zlib data (%s, %zu bytes)", what, length)
         return DECODE_ERROR
     if rc == VNC_INFLATE_LONG or produced > bound:
         snprintf(d.detail, sizeof(d.detail),
-                 "zlib data inflates to more than the %zu bytes its tiles can take", bound)
+                 "zlib data (%s) inflates to more than the %zu bytes its tiles can take", what, bound)
         return DECODE_ERROR
-    return zrle_tiles(d, x, y, w, h, d.scratch, produced)
+    d.zrle_pos = 0
+    d.zrle_end = produced
+    return DECODE_OK
+
+
+cdef int start_zrle_run(UpdateDecoder d, const uint8_t *first, int w, int h) noexcept nogil:
+    """Inflate the run of ZRLE rects that starts with the one being decoded
+    (payload at first; in an update, the rects framed after it join the run
+    while the caps allow)."""
+    cdef size_t bound = zrle_bound(w, h), length = vnc_be32(first)
+    cdef size_t more_bound, more_length, at
+    cdef Py_ssize_t k = d.decode_rects, pos = d.decode_pos, count = 1
+    cdef const uint8_t *q
+    while d.decode_msg != NULL and k < d.scan_rects:
+        q = d.decode_msg + pos
+        if vnc_be32s(q + 8) != ENC_ZRLE:
+            break
+        more_bound = zrle_bound(vnc_be16(q + 4), vnc_be16(q + 6))
+        more_length = vnc_be32(q + RECT_HEADER)
+        if bound + more_bound > ZRLE_RUN_MAX_INFLATED or length + more_length > ZRLE_RUN_MAX_ZLIB:
+            break
+        bound += more_bound
+        length += more_length
+        count += 1
+        pos += RECT_HEADER + d.rect_lengths[k]
+        k += 1
+    d.zrle_run_left = count
+    if count == 1:
+        return zrle_inflate(d, first + 4, length, bound, "this rect")
+    # the run's zlib data, gathered in one piece
+    if d._reserve_run_input(length) != DECODE_OK:
+        return DECODE_ERROR
+    at = vnc_be32(first)
+    memcpy(d.run_input, first + 4, at)
+    pos = d.decode_pos
+    for k in range(d.decode_rects, d.decode_rects + count - 1):
+        q = d.decode_msg + pos + RECT_HEADER
+        memcpy(d.run_input + at, q + 4, vnc_be32(q))
+        at += vnc_be32(q)
+        pos += RECT_HEADER + d.rect_lengths[k]
+    snprintf(d.run_name, sizeof(d.run_name), "the run of %zd ZRLE rects from this one", count)
+    return zrle_inflate(d, d.run_input, length, bound, d.run_name)
+
+
+cdef int decode_zrle(UpdateDecoder d, int x, int y, int w, int h,
+                     const uint8_t *p) noexcept nogil:
+    """Paint a rect's tiles from its run's inflated data."""
+    cdef size_t used = 0
+    cdef int rc
+    if d.zrle_run_left == 0 and start_zrle_run(d, p, w, h) != DECODE_OK:
+        d.zrle_run_left = 0
+        return DECODE_ERROR
+    d.zrle_run_left -= 1
+    rc = zrle_tiles(d, x, y, w, h, d.scratch + d.zrle_pos, d.zrle_end - d.zrle_pos, &used)
+    if rc != DECODE_OK:
+        d.zrle_run_left = 0
+        return rc
+    d.zrle_pos += used
+    if d.zrle_run_left == 0 and d.zrle_pos != d.zrle_end:
+        snprintf(d.detail, sizeof(d.detail),
+                 "%zu bytes of inflated data left after the last tile", d.zrle_end - d.zrle_pos)
+        return DECODE_ERROR
+    return DECODE_OK
 
 
 cdef inline int zrle_short(UpdateDecoder d, int tx, int ty) noexcept nogil:
@@ -35,8 +109,8 @@ cdef inline int zrle_short(UpdateDecoder d, int tx, int ty) noexcept nogil:
 
 
 cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
-                    const uint8_t *s, size_t n) noexcept nogil:
-    """Paint the tiles in s[0:n]; every byte must belong to a tile."""
+                    const uint8_t *s, size_t n, size_t *used) noexcept nogil:
+    """Paint the rect's tiles from s[0:n]; the bytes they took go to used."""
     cdef size_t pos = 0
     cdef int tx, ty, tw, th, row, col, sub, bits, idx, palette_size
     cdef Py_ssize_t npix, i, run, rowbytes
@@ -189,8 +263,5 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                 return DECODE_ERROR
             tx += ZRLE_TILE
         ty += ZRLE_TILE
-    if pos != n:
-        snprintf(d.detail, sizeof(d.detail),
-                 "%zu bytes of inflated data left after the last tile", n - pos)
-        return DECODE_ERROR
+    used[0] = pos
     return DECODE_OK
