@@ -373,7 +373,7 @@ def test_tight_two_colour_rows_touch_nothing_else(new_decoder, rng, width):
 
 
 @pytest.mark.parametrize("encoding", ["zrle", "tight"])
-@pytest.mark.parametrize("width", [24, 25, 31, 32, 33, 39, 47, 57, 63, 64])
+@pytest.mark.parametrize("width", [8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 39, 47, 57, 63, 64])
 def test_two_colour_wide_rows_touch_nothing_else(new_decoder, rng, encoding, width):
     """2-colour rows wide and big enough for the core's byte table, and narrow ones
     whose colours repeat (the table is kept), then the colours swapped (rebuilt): exact
@@ -399,6 +399,29 @@ def test_two_colour_wide_rows_touch_nothing_else(new_decoder, rng, encoding, wid
     expected[66:86, x:] = narrow
     expected[86:150, x:] = swapped
     np.testing.assert_array_equal(fb.array, expected)
+
+
+@pytest.mark.parametrize("encoding", ["zrle", "tight"])
+def test_two_colour_tiles_in_many_colour_pairs(new_decoder, rng, encoding):
+    """Small 2-colour tiles cycling through more colour pairs than the core keeps
+    byte tables for (each pair met again gets one; the oldest are dropped),
+    some pairs swapped: every tile exact, nothing else written."""
+    fb, dec = new_decoder(240, 200)
+    background = rfbgen.random_image(rng, 240, 200)
+    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
+    expected = background.copy()
+    zrle, tight = ZRLEEncoder(), TightEncoder()
+    palettes = [rfbgen.random_palette(rng, 2) for _ in range(20)]
+    for message in range(3):
+        rects = []
+        for i, palette in enumerate(palettes + [p[::-1] for p in palettes[:5]]):
+            w, h = 8 + (i * 5 + message) % 33, 2 + (i + message) % 5
+            x, y = (i % 6) * 40, message * 60 + (i // 6) * 12
+            image = rfbgen.palette_image(rng, w, h, palette)
+            rects.append(zrle.rect(x, y, image, "packed") if encoding == "zrle" else tight.basic(x, y, image, filter="palette", stream=1))
+            expected[y : y + h, x : x + w] = image
+        feed_whole(dec, update(rects))
+        np.testing.assert_array_equal(fb.array, expected)
 
 
 @pytest.mark.parametrize("colours", [1, 3, 16, 200, 256])

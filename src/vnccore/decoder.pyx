@@ -59,7 +59,12 @@ cdef class UpdateDecoder:
     cdef uint8_t *run_input  # a run's zlib data, gathered
     cdef size_t run_input_size
     cdef char run_name[64]
-    cdef ByteTable *byte_table  # 1-bit rows for its colours, kept while they repeat (NULL until built)
+    # 1-bit row tables (pixels.pxi) for the colour pairs met most lately (NULL until one is built)
+    cdef ByteTable *byte_tables
+    cdef uint64_t byte_table_pairs[BYTE_TABLES]
+    cdef int byte_tables_used, byte_table_last, byte_table_victim
+    cdef uint64_t recent_pairs[RECENT_PAIRS]  # pairs met without a table, a ring
+    cdef int recent_next
     # JPEG rects of this update waiting to be decoded together (jpegpool.h)
     cdef vnc_jpeg_batch jpeg_batch
     cdef int jpeg_jobs_size
@@ -100,7 +105,7 @@ cdef class UpdateDecoder:
         self.decode_msg = NULL
         self.rect_lengths = NULL
         self.cursor_rgba = NULL
-        self.byte_table = NULL
+        self.byte_tables = NULL
         self.jpeg = NULL
         memset(&self.zrle_stream, 0, sizeof(vnc_inflater))
         memset(self.tight_streams, 0, sizeof(self.tight_streams))
@@ -138,7 +143,7 @@ cdef class UpdateDecoder:
         free(self.run_input)
         free(self.rect_lengths)
         free(self.cursor_rgba)
-        free(self.byte_table)
+        free(self.byte_tables)
         free(self.jpeg_batch.jobs)
 
     # -- public API -------------------------------------------------------
@@ -318,20 +323,47 @@ cdef class UpdateDecoder:
 
     cdef ByteTable *_byte_table(self, const uint32_t *palette32, int w, Py_ssize_t npix) noexcept nogil:
         """The byte table for a w-wide 2-colour tile/rect of npix pixels, or NULL
-        where nibbles are cheaper: too narrow, or too small to pay for building
-        a table for new colours (the table is kept while the colours repeat)."""
+        where nibbles are cheaper: too narrow, or a table not worth building
+        (a small tile in colours not met lately)."""
+        cdef uint64_t pair
+        cdef int i, slot
         if w < BYTE_TABLE_MIN_WIDTH:
             return NULL
-        if self.byte_table != NULL and self.byte_table.colours == colour_pair(palette32):
-            return self.byte_table
-        if npix < BYTE_TABLE_MIN_PIXELS:
+        pair = colour_pair(palette32)
+        if self.byte_tables != NULL:
+            if self.byte_table_pairs[self.byte_table_last] == pair:
+                return &self.byte_tables[self.byte_table_last]
+            for i in range(self.byte_tables_used):
+                if self.byte_table_pairs[i] == pair:
+                    self.byte_table_last = i
+                    return &self.byte_tables[i]
+        if npix < BYTE_TABLE_MIN_PIXELS and not self._met_lately(pair):
             return NULL
-        if self.byte_table == NULL:
-            self.byte_table = <ByteTable *>malloc(sizeof(ByteTable))
-            if self.byte_table == NULL:
+        if self.byte_tables == NULL:
+            self.byte_tables = <ByteTable *>malloc(BYTE_TABLES * sizeof(ByteTable))
+            if self.byte_tables == NULL:
                 return NULL  # (the callers fall back to nibbles)
-        build_byte_table(self.byte_table, palette32)
-        return self.byte_table
+        if self.byte_tables_used < BYTE_TABLES:
+            slot = self.byte_tables_used
+            self.byte_tables_used += 1
+        else:  # the oldest built goes
+            slot = self.byte_table_victim
+            self.byte_table_victim = (slot + 1) % BYTE_TABLES
+        build_byte_table(&self.byte_tables[slot], palette32)
+        self.byte_table_pairs[slot] = pair
+        self.byte_table_last = slot
+        return &self.byte_tables[slot]
+
+    cdef bint _met_lately(self, uint64_t pair) noexcept nogil:
+        """Was this colour pair among the last RECENT_PAIRS met without a table?
+        (If not, it is remembered now.)"""
+        cdef int i
+        for i in range(RECENT_PAIRS):
+            if self.recent_pairs[i] == pair:
+                return True
+        self.recent_pairs[self.recent_next] = pair
+        self.recent_next = (self.recent_next + 1) % RECENT_PAIRS
+        return False
 
     cdef int _reserve_scratch(self, size_t size) noexcept nogil:
         cdef uint8_t *grown

@@ -36,8 +36,8 @@ cdef enum:
     FILL_WIDE_MIN_PIXELS = 8
 
 
-cdef inline void fill_span(uint8_t *dst, Py_ssize_t n, const uint8_t *rgb) noexcept nogil:
-    """Write the pixel `rgb` n times from dst on.
+cdef inline void fill_span(uint8_t *dst, Py_ssize_t n, uint32_t pixel) noexcept nogil:
+    """Write the pixel32 value `pixel` n times from dst on.
 
     Long spans go 5 pixels a step as 16-byte stores of the pattern RGBRGB...R
     (the 16th byte is the next pixel's, rewritten next) while a sixth pixel
@@ -46,7 +46,6 @@ cdef inline void fill_span(uint8_t *dst, Py_ssize_t n, const uint8_t *rgb) noexc
     the span is touched.
     """
     cdef Py_ssize_t i
-    cdef uint32_t pixel = pixel32(rgb)
     cdef uint8_t pattern[20]
     if n <= 0:
         return
@@ -70,25 +69,32 @@ cdef inline void fill_block(uint8_t *dst, Py_ssize_t pitch, int w, int h,
     cdef Py_ssize_t rowbytes = <Py_ssize_t>w * 3
     if h <= 0 or w <= 0:
         return
-    fill_span(dst, w, rgb)
+    fill_span(dst, w, pixel32(rgb))
     for row in range(1, h):
         memcpy(dst + row * pitch, dst, rowbytes)
 
 
-cdef inline void fill_run(uint8_t *tile, Py_ssize_t pitch, int tile_w,
-                          Py_ssize_t start, Py_ssize_t n, const uint8_t *rgb) noexcept nogil:
-    """Fill n pixels from linear index `start` of a tile tile_w pixels wide."""
-    cdef Py_ssize_t row = start // tile_w
-    cdef Py_ssize_t col = start - row * tile_w
+cdef struct TileCursor:
+    # where the next run of a w-wide RLE tile starts: its row's first pixel and column
+    uint8_t *row
+    int col
+
+
+cdef inline void fill_run(TileCursor *at, Py_ssize_t pitch, int tile_w, Py_ssize_t n,
+                          uint32_t pixel) noexcept nogil:
+    """Fill the next n pixels of an RLE tile (wrapping at its right edge) with
+    the pixel32 value `pixel`; the caller has checked they lie in the tile."""
     cdef Py_ssize_t chunk
     while n > 0:
-        chunk = tile_w - col
+        chunk = tile_w - at.col
         if chunk > n:
             chunk = n
-        fill_span(tile + row * pitch + col * 3, chunk, rgb)
+        fill_span(at.row + at.col * 3, chunk, pixel)
         n -= chunk
-        col = 0
-        row += 1
+        at.col += <int>chunk
+        if at.col == tile_w:
+            at.col = 0
+            at.row += pitch
 
 
 cdef enum:
@@ -277,17 +283,21 @@ cdef inline uint32_t packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w,
 
 
 cdef enum:
-    # 1-bit tiles/rects at least this wide and this big (or whose two colours
-    # are those of the table already built) go through a ByteTable: 8 pixels
-    # a lookup; building one costs about as much as 2048 pixels by nibbles
-    BYTE_TABLE_MIN_WIDTH = 24
+    # 1-bit tiles/rects at least this wide go through a ByteTable (8 pixels
+    # a lookup) when one is kept for their two colours.  A table is built
+    # for a tile this big, or for colours met lately (building one costs
+    # about as much as 2048 pixels by nibbles, so it must be used again);
+    # the decoder keeps BYTE_TABLES of them, for the pairs met most lately,
+    # and remembers RECENT_PAIRS more pairs without a table.
+    BYTE_TABLE_MIN_WIDTH = 8
     BYTE_TABLE_MIN_PIXELS = 2048
+    BYTE_TABLES = 16
+    RECENT_PAIRS = 32
 
 
 cdef struct ByteTable:
     # the 8 pixels one byte of 1-bit indices stands for (24 bytes; 32 a row)
     uint8_t px[256][32]
-    uint64_t colours  # the two palette32 entries it was built for
 
 
 cdef inline uint64_t colour_pair(const uint32_t *palette32) noexcept nogil:
@@ -303,7 +313,6 @@ cdef inline void build_byte_table(ByteTable *b, const uint32_t *palette32) noexc
     for byte in range(256):
         memcpy(&b.px[byte][0], nibbles.px[byte >> 4], 16)
         memcpy(&b.px[byte][12], nibbles.px[byte & 15], 16)
-    b.colours = colour_pair(palette32)
 
 
 cdef inline void packed_row_bytes(uint8_t *dst, const uint8_t *src, int w,

@@ -122,6 +122,7 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
     cdef uint32_t marks
     cdef NibbleTable nibbles
     cdef ByteTable *bytes_table
+    cdef TileCursor cursor
     ty = y
     while ty < y + h:
         th = y + h - ty
@@ -199,6 +200,8 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                     return DECODE_ERROR
             elif sub == 128:  # plain RLE
                 i = 0
+                cursor.row = tile
+                cursor.col = 0
                 while i < npix:
                     if n - pos < 4:
                         return zrle_short(d, tx, ty)
@@ -220,15 +223,18 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                                  "RLE run of %zd pixels passes the end of the tile at %d,%d",
                                  run, tx, ty)
                         return DECODE_ERROR
-                    fill_run(tile, d.pitch, tw, i, run, palette)
+                    fill_run(&cursor, d.pitch, tw, run, pixel32(palette))
                     i += run
             elif sub >= 130:  # palette RLE
                 palette_size = sub - 128
                 if n - pos < <size_t>(palette_size * 3):
                     return zrle_short(d, tx, ty)
-                palette = s + pos
+                for idx in range(palette_size):
+                    palette32[idx] = pixel32(s + pos + idx * 3)
                 pos += palette_size * 3
                 i = 0
+                cursor.row = tile
+                cursor.col = 0
                 while i < npix:
                     if pos >= n:
                         return zrle_short(d, tx, ty)
@@ -255,7 +261,7 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                                  "RLE run of %zd pixels passes the end of the tile at %d,%d",
                                  run, tx, ty)
                         return DECODE_ERROR
-                    fill_run(tile, d.pitch, tw, i, run, palette + idx * 3)
+                    fill_run(&cursor, d.pitch, tw, run, palette32[idx])
                     i += run
             else:
                 snprintf(d.detail, sizeof(d.detail),
