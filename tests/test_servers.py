@@ -448,3 +448,25 @@ def test_resize_refuses_x11vnc(x11vnc):
     with pytest.raises(RuntimeError):
         resize(x11vnc, 320, 240)
     assert root_geometry(x11vnc) == (640, 480)
+
+
+def test_free_tcp_ports_are_different_and_bindable():
+    """Ports picked together never repeat (the kernel may reuse a port the
+    moment its socket closes, so picking one at a time can give the same
+    port twice: a remote's VNC and rewarder ports once collided that way)."""
+    import socket
+
+    from vncenv.runtimes.xvnc import free_tcp_ports
+
+    for _ in range(200):
+        ports = free_tcp_ports(4)
+        assert len(set(ports)) == 4
+    held = []
+    try:
+        for port in ports:
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", port))
+    finally:
+        for s in held:
+            s.close()

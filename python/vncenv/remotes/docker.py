@@ -497,10 +497,10 @@ class DockerManager(StartedRemotes):
         return _Container(remote, container, reused, tunnel)
 
     def _open_tunnel(self, vnc: int, rewarder: int) -> tuple[subprocess.Popen, int, int]:
-        from ..runtimes.xvnc import free_tcp_port
+        from ..runtimes.xvnc import free_tcp_ports
 
         _, host, port, user = _engine_host(self.docker_host)
-        local_vnc, local_rewarder = free_tcp_port(), free_tcp_port()
+        local_vnc, local_rewarder = free_tcp_ports(2)
         args = ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes",
                 "-L", f"127.0.0.1:{local_vnc}:{self.bind}:{vnc}",
                 "-L", f"127.0.0.1:{local_rewarder}:{self.bind}:{rewarder}"]  # fmt: skip

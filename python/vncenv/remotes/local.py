@@ -31,7 +31,7 @@ import weakref
 from dataclasses import dataclass
 
 from ..error import Error, UsageError
-from ..runtimes.xvnc import free_tcp_port
+from ..runtimes.xvnc import free_tcp_ports
 from .base import Remote, StartedRemotes
 from .probe import wait_ready
 
@@ -113,7 +113,7 @@ class LocalManager(StartedRemotes):
             self._counter += 1
             name = f"local-{os.getpid()}-{self._counter}"
         password = self.password if self.password is not None else secrets.token_urlsafe(6)[:8]
-        vnc_port, rewarder_port = free_tcp_port(), free_tcp_port()
+        vnc_port, rewarder_port = free_tcp_ports(2)
         args = [
             sys.executable, "-m", "vncenv.cli", "serve", "gym-core", "--env", self.env_id,
             "--vnc-port", str(vnc_port), "--rewarder-port", str(rewarder_port),

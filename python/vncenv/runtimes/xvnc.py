@@ -31,9 +31,24 @@ _live: weakref.WeakSet[Xvnc] = weakref.WeakSet()
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_tcp_ports(1, host)[0]
+
+
+def free_tcp_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` different TCP ports nobody listens on now.
+
+    The sockets stay bound until all are picked: the kernel may hand out a
+    port again as soon as its socket closes, so two calls to
+    :func:`free_tcp_port` can return the same port.
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def free_display(start: int = 20, stop: int = 1000) -> int:
