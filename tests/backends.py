@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import rfbgen
 
-__all__ = ["load_backend", "backend", "backend_pair", "new_decoder"]
+__all__ = ["load_backend", "backend", "backend_pair", "new_decoder", "row_path"]
 
 DecoderFactory = Callable[..., tuple[Any, Any]]
 
@@ -52,3 +52,15 @@ def new_decoder(backend: ModuleType) -> DecoderFactory:
         return framebuffer, backend.UpdateDecoder(framebuffer, encodings, limits)
 
     return make
+
+
+@pytest.fixture(params=["shuffle", "tables"])
+def row_path(request: pytest.FixtureRequest) -> str:
+    """The core's two ways with 2-bit ZRLE tiles in turn: byte shuffles (SSSE3)
+    and nibble tables; the reference decoder has one way and runs both times."""
+    core = load_backend("core")
+    if not core._simd_rows(request.param == "shuffle") and request.param == "shuffle":
+        core._simd_rows(True)
+        pytest.skip("this CPU has no SSSE3: the core has only its table path here")
+    yield request.param
+    core._simd_rows(True)

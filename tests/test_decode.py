@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 import rfbgen
-from backends import backend, new_decoder  # noqa: F401  (pytest fixtures)
+from backends import backend, new_decoder, row_path  # noqa: F401  (pytest fixtures)
 from rfbgen import Rect, TightEncoder, ZRLEEncoder, update
 
 from vncenv.error import ProtocolError
@@ -130,7 +130,7 @@ def test_zrle_solid(new_decoder, rng):
 
 
 @pytest.mark.parametrize("colours", range(2, 17))
-def test_zrle_packed_palette(new_decoder, rng, colours):
+def test_zrle_packed_palette(new_decoder, rng, colours, row_path):
     fb, dec = new_decoder(100, 100)
     image = rfbgen.palette_image(rng, 61, 64, colours)  # odd width: padded index rows
     tiles = rfbgen.zrle_tile(image, "packed")
@@ -141,7 +141,7 @@ def test_zrle_packed_palette(new_decoder, rng, colours):
 
 @pytest.mark.parametrize("colours", [2, 3, 4])
 @pytest.mark.parametrize("width", [*range(1, 18), 31, 61, 62, 63, 64])
-def test_zrle_packed_1_and_2_bit_rows_touch_nothing_else(new_decoder, rng, colours, width):
+def test_zrle_packed_1_and_2_bit_rows_touch_nothing_else(new_decoder, rng, colours, width, row_path):
     """1- and 2-bit tiles of every row length, at the framebuffer's right edge
     on a patterned background: exact pixels, and nothing around them written."""
     fb, dec = new_decoder(80, 40)
@@ -152,6 +152,60 @@ def test_zrle_packed_1_and_2_bit_rows_touch_nothing_else(new_decoder, rng, colou
     feed_whole(dec, update([ZRLEEncoder().rect(x, 5, image, "packed")]))
     expected = background.copy()
     expected[5 : 5 + 9, x:] = image
+    np.testing.assert_array_equal(fb.array, expected)
+
+
+def _two_bit_tile(palette: np.ndarray, indices: np.ndarray, padding: int) -> bytes:
+    """A packed ZRLE tile of 2-bit indices (rows of w indices) whose padding bits are all ``padding``."""
+    h, w = indices.shape
+    rows = []
+    for row in indices:
+        fields = [*row.tolist(), *([padding] * (-w % 4))]
+        rows.append(bytes(sum(f << (6 - 2 * j) for j, f in enumerate(fields[i : i + 4])) for i in range(0, len(fields), 4)))
+    return bytes([len(palette)]) + palette.tobytes() + b"".join(rows)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 6, 7, 9, 13, 14, 15, 62, 63])
+def test_zrle_2_bit_padding_is_not_an_index(new_decoder, rng, width, row_path):
+    """A 3-colour tile whose row padding holds 0b11 (index 3, past the palette):
+    the padding is no pixel, so the tile decodes."""
+    fb, dec = new_decoder(80, 40)
+    palette = rfbgen.random_palette(rng, 3)
+    indices = rng.integers(0, 3, size=(11, width))
+    tiles = _two_bit_tile(palette, indices, padding=3)
+    feed_whole(dec, update([ZRLEEncoder().rect_from_tiles(80 - width, 2, width, 11, tiles)]))
+    assert_area(fb, 80 - width, 2, palette[indices])
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 8, 13, 16, 17, 64])
+@pytest.mark.parametrize("where", ["first", "last", "middle"])
+def test_zrle_2_bit_index_past_a_3_colour_palette_fails(new_decoder, rng, width, where, row_path):
+    fb, dec = new_decoder(80, 80)
+    palette = rfbgen.random_palette(rng, 3)
+    indices = rng.integers(0, 3, size=(9, width))
+    row, col = {"first": (0, 0), "last": (8, width - 1), "middle": (4, width // 2)}[where]
+    indices[row, col] = 3
+    tiles = _two_bit_tile(palette, indices, padding=0)
+    with pytest.raises(ProtocolError, match="palette index"):
+        feed_whole(dec, update([ZRLEEncoder().rect_from_tiles(0, 0, width, 9, tiles)]))
+
+
+def test_zrle_2_bit_tiles_in_many_palettes(new_decoder, rng, row_path):
+    """2-bit tiles, each in its own 3 or 4 colours, at every width from 1 to 64 on
+    a patterned background: every tile exact, nothing else written."""
+    fb, dec = new_decoder(256, 200)
+    background = rfbgen.random_image(rng, 256, 200)
+    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
+    expected = background.copy()
+    zrle = ZRLEEncoder()
+    rects = []
+    for w in range(1, 65):
+        h = 1 + w % 7
+        x, y = (w % 4) * 64, (w // 4) * 12
+        image = rfbgen.palette_image(rng, w, h, 3 + w % 2)
+        rects.append(zrle.rect(x, y, image, "packed"))
+        expected[y : y + h, x : x + w] = image
+    feed_whole(dec, update(rects))
     np.testing.assert_array_equal(fb.array, expected)
 
 

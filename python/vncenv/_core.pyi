@@ -11,7 +11,11 @@ from .limits import Limits
 _Buffer = bytes | bytearray | memoryview
 
 INFLATER: str
-"""The inflater linked at build time: "isal" or "zlib"."""
+"""The inflater linked at build time: "zlib-ng", "isal" or "zlib"."""
+
+def _simd_rows(on: bool | None = None) -> bool:
+    """Whether 2-bit ZRLE tiles go by SSSE3 byte shuffles; ``on`` switches it
+    (tests run both ways; True takes effect only where the CPU has SSSE3)."""
 
 class Framebuffer:
     """A ``(height, width, 3)`` uint8 RGB array, written in place by decoders."""

@@ -20,6 +20,15 @@ from vncenv.error import ProtocolError, UsageError
 cnp.import_array()
 
 INFLATER = VNC_INFLATER_NAME.decode()
+vnc_rows2_init()
+
+
+def _simd_rows(on=None):
+    """Whether 2-bit tiles go by byte shuffles (SSSE3); ``on`` switches it
+    (for tests: True only takes effect where the CPU has it)."""
+    if on is not None:
+        vnc_rows2_use(bool(on))
+    return bool(vnc_rows2_simd)
 
 include "pixels.pxi"
 include "framebuffer.pyx"

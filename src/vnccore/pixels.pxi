@@ -182,16 +182,13 @@ cdef struct NibbleTable:
     # the pixels one 4-bit group of indices stands for: 4 pixels at 1 bit an
     # index, 2 at 2 bits; 16 bytes a row so one wide store writes a group
     uint8_t px[16][16]
-    uint32_t marks[16]  # OR of the group's palette32 entries (PALETTE_INVALID)
 
 
-cdef inline void build_nibble_table(NibbleTable *t, int bits, const uint32_t *palette32,
-                                    bint check) noexcept nogil:
-    """The table of 1- or 2-bit packed rows for one palette.
+cdef inline void build_nibble_table(NibbleTable *t, int bits, const uint32_t *palette32) noexcept nogil:
+    """The table of 1- or 2-bit packed rows for one palette (every index valid).
 
     Entries are built from the 4 two-pixel pairs (6 bytes in a 64-bit word):
-    an entry is 2 pairs at 1 bit an index, 1 pair at 2 bits.  ``marks`` is
-    only filled with ``check`` (a palette smaller than 2**bits).
+    an entry is 2 pairs at 1 bit an index, 1 pair at 2 bits.
     """
     cdef int nib
     cdef uint64_t pairs[16]
@@ -204,14 +201,10 @@ cdef inline void build_nibble_table(NibbleTable *t, int bits, const uint32_t *pa
             lo = pairs[nib & 3]
             memcpy(&t.px[nib][0], &hi, 8)
             memcpy(&t.px[nib][6], &lo, 8)
-            if check:
-                t.marks[nib] = palette32[nib >> 3] | palette32[(nib >> 2) & 1] | palette32[(nib >> 1) & 1] | palette32[nib & 1]
     else:
         for nib in range(16):
             hi = <uint64_t>palette32[nib >> 2] | (<uint64_t>palette32[nib & 3] << 24)
             memcpy(&t.px[nib][0], &hi, 8)
-            if check:
-                t.marks[nib] = palette32[nib >> 2] | palette32[nib & 3]
 
 
 cdef inline void copy_pixels(uint8_t *dst, const uint8_t *src, int k) noexcept nogil:
@@ -226,60 +219,39 @@ cdef inline void copy_pixels(uint8_t *dst, const uint8_t *src, int k) noexcept n
         memcpy(dst, src, 3)
 
 
-cdef inline uint32_t packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w, int bits,
-                                        const NibbleTable *t, const uint32_t *palette32,
-                                        bint check) noexcept nogil:
+cdef inline void packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w, int bits,
+                                    const NibbleTable *t) noexcept nogil:
     """Like packed_row for 1- and 2-bit indices, a 4-bit group per table lookup.
 
     A group's store writes 16 (1 bit) or 8 (2 bits) bytes, up to 4 or 2 past
     its pixels, so groups go this way only while 2 (1 pixel) more pixels of
-    the row follow; the rest are exact copies of their table entries.  With
-    ``check`` (give it as a literal: the loop is specialised) returns the OR
-    of the palette entries used, only the row's own indices counted;
-    without, 0.
+    the row follow; the rest are exact copies of their table entries.  The
+    caller has checked the indices.
     """
     cdef int per_nib = 4 // bits
     cdef int nib_bytes = per_nib * 3
     cdef int spare = 2 if bits == 1 else 1
     cdef int groups = (w - spare) // per_nib if w > spare else 0
-    cdef int i, j, k, col, nib
-    cdef int mask = (1 << bits) - 1
+    cdef int i, k, col, nib
     cdef uint8_t byte
-    cdef uint32_t marks = 0
     for i in range(groups >> 1):
         byte = src[i]
-        nib = byte >> 4
-        if check:
-            marks |= t.marks[nib]
-        memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
+        memcpy(dst, t.px[byte >> 4], 16 if bits == 1 else 8)
         dst += nib_bytes
-        nib = byte & 15
-        if check:
-            marks |= t.marks[nib]
-        memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
+        memcpy(dst, t.px[byte & 15], 16 if bits == 1 else 8)
         dst += nib_bytes
     col = groups * per_nib
     if groups & 1:
-        nib = src[groups >> 1] >> 4
-        if check:
-            marks |= t.marks[nib]
-        memcpy(dst, t.px[nib], 16 if bits == 1 else 8)
+        memcpy(dst, t.px[src[groups >> 1] >> 4], 16 if bits == 1 else 8)
         dst += nib_bytes
     while col < w:  # the last 1 or 2 groups (2 to 5 pixels; 1 or 2 at 2 bits)
         k = w - col
         if k > per_nib:
             k = per_nib
         nib = (src[(col * bits) >> 3] >> (4 - ((col * bits) & 4))) & 15
-        if check:
-            if k == per_nib:
-                marks |= t.marks[nib]
-            else:  # not the padding bits after the row's last index
-                for j in range(k):
-                    marks |= palette32[(nib >> (4 - bits * (j + 1))) & mask]
         copy_pixels(dst, t.px[nib], k)
         dst += k * 3
         col += k
-    return marks
 
 
 cdef enum:
@@ -309,7 +281,7 @@ cdef inline void build_byte_table(ByteTable *b, const uint32_t *palette32) noexc
     """The table of 1-bit rows for a 2-colour palette (from its nibble table)."""
     cdef NibbleTable nibbles
     cdef int byte
-    build_nibble_table(&nibbles, 1, palette32, False)
+    build_nibble_table(&nibbles, 1, palette32)
     for byte in range(256):
         memcpy(&b.px[byte][0], nibbles.px[byte >> 4], 16)
         memcpy(&b.px[byte][12], nibbles.px[byte & 15], 16)

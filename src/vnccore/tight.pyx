@@ -282,10 +282,9 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
             for row in range(h):
                 packed_row_bytes(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, bytes_table)
         elif <Py_ssize_t>w * h >= NIBBLE_TABLE_MIN_PIXELS:
-            build_nibble_table(&nibbles, 1, palette32, False)  # (2 colours: any 1-bit index is valid)
+            build_nibble_table(&nibbles, 1, palette32)  # (2 colours: any 1-bit index is valid)
             for row in range(h):
-                packed_row_nibbles(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, &nibbles, palette32,
-                                   False)
+                packed_row_nibbles(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, &nibbles)
         else:
             for row in range(h):
                 packed_row(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, palette32)

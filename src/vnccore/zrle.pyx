@@ -162,6 +162,11 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                 pos += palette_size * 3
                 for idx in range(palette_size, 1 << bits):  # invalid indices: marked entries
                     palette32[idx] = PALETTE_INVALID
+                if palette_size == 3 and vnc_rows2_uses_index3(s + pos, tw, th):
+                    snprintf(d.detail, sizeof(d.detail),
+                             "palette index 3 >= palette size 3 in the tile at %d,%d", tx, ty)
+                    return DECODE_ERROR
+                # (a 2-bit tile's indices are valid now: its loops check nothing)
                 marks = 0
                 # a literal `bits` per call lets the compiler specialise the inlined loop
                 # (a full palette, 2 or 4 colours, leaves no index to check)
@@ -170,27 +175,25 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                     for row in range(th):
                         packed_row_bytes(tile + row * d.pitch, s + pos, tw, bytes_table)
                         pos += rowbytes
+                elif bits == 2 and vnc_rows2_simd:
+                    vnc_rows2_tile(tile, d.pitch, s + pos, tw, th, palette32)
+                    pos += rowbytes * th
                 elif bits == 1 and npix >= NIBBLE_TABLE_MIN_PIXELS:
-                    build_nibble_table(&nibbles, 1, palette32, False)
+                    build_nibble_table(&nibbles, 1, palette32)
                     for row in range(th):
-                        packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 1, &nibbles, palette32, False)
-                        pos += rowbytes
-                elif bits == 2 and npix >= NIBBLE_TABLE_MIN_PIXELS and palette_size == 4:
-                    build_nibble_table(&nibbles, 2, palette32, False)
-                    for row in range(th):
-                        packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 2, &nibbles, palette32, False)
+                        packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 1, &nibbles)
                         pos += rowbytes
                 elif bits == 2 and npix >= NIBBLE_TABLE_MIN_PIXELS:
-                    build_nibble_table(&nibbles, 2, palette32, True)
+                    build_nibble_table(&nibbles, 2, palette32)
                     for row in range(th):
-                        marks |= packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 2, &nibbles, palette32, True)
+                        packed_row_nibbles(tile + row * d.pitch, s + pos, tw, 2, &nibbles)
                         pos += rowbytes
                 else:
                     for row in range(th):
                         if bits == 1:
-                            marks |= packed_row(tile + row * d.pitch, s + pos, tw, 1, palette32)
+                            packed_row(tile + row * d.pitch, s + pos, tw, 1, palette32)
                         elif bits == 2:
-                            marks |= packed_row(tile + row * d.pitch, s + pos, tw, 2, palette32)
+                            packed_row(tile + row * d.pitch, s + pos, tw, 2, palette32)
                         else:
                             marks |= packed_row(tile + row * d.pitch, s + pos, tw, 4, palette32)
                         pos += rowbytes
