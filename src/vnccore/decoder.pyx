@@ -58,7 +58,6 @@ cdef class UpdateDecoder:
     cdef size_t tight_pos[4]
     cdef uint8_t *run_input  # a run's zlib data, gathered
     cdef size_t run_input_size
-    cdef char run_name[64]
     # 1-bit row tables (pixels.pxi) for the colour pairs met most lately (NULL until one is built)
     cdef ByteTable *byte_tables
     cdef uint64_t byte_table_pairs[BYTE_TABLES]

@@ -163,10 +163,6 @@ cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h)
         pos += RECT_HEADER + rect_length
         k += 1
     d.tight_run_left = count
-    if count == 1:
-        snprintf(d.run_name, sizeof(d.run_name), "the rect needs")
-    else:
-        snprintf(d.run_name, sizeof(d.run_name), "the run of %zd Tight rects from this one needs", count)
     # each stream's zlib data gathered in one piece (in_base), its output at
     # d.tight_pos (one spare byte after each: output reaching it is too long)
     if d._reserve_run_input(total_in) != DECODE_OK or d._reserve_scratch(total_out + 4) != DECODE_OK:
@@ -179,7 +175,7 @@ cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h)
         d.tight_pos[s] = total_out
         total_out += need[s] + 1
     if count == 1:  # (nothing to gather)
-        return tight_inflate_stream(d, first.stream, first.data, first.zlib_length, need[first.stream])
+        return tight_inflate_stream(d, first.stream, first.data, first.zlib_length, need[first.stream], 1)
     memcpy(d.run_input + in_base[first.stream], first.data, first.zlib_length)
     in_base[first.stream] += first.zlib_length
     pos = d.decode_pos
@@ -194,16 +190,18 @@ cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h)
         in_base[b.stream] += b.zlib_length
     for s in range(4):
         if need[s] or given[s]:
-            rc = tight_inflate_stream(d, s, d.run_input + in_base[s] - given[s], given[s], need[s])
+            rc = tight_inflate_stream(d, s, d.run_input + in_base[s] - given[s], given[s], need[s], count)
             if rc != DECODE_OK:
                 return rc
     return DECODE_OK
 
 
 cdef int tight_inflate_stream(UpdateDecoder d, int stream, const uint8_t *data, Py_ssize_t n,
-                              Py_ssize_t need) noexcept nogil:
-    """Inflate n bytes of stream's zlib data to exactly need bytes at d.scratch + d.tight_pos[stream]."""
+                              Py_ssize_t need, Py_ssize_t rects) noexcept nogil:
+    """Inflate n bytes of stream's zlib data (of a run of `rects` rects) to
+    exactly need bytes at d.scratch + d.tight_pos[stream]."""
     cdef size_t produced = 0
+    cdef char what[56]
     # one byte of room past what is needed: output that stops short of it
     # proves the stream holds no more, with no second inflate call
     cdef int rc = vnc_inflate(&d.tight_streams[stream], data, n, d.scratch + d.tight_pos[stream], need + 1,
@@ -211,15 +209,19 @@ cdef int tight_inflate_stream(UpdateDecoder d, int stream, const uint8_t *data, 
     if rc == VNC_INFLATE_ERROR:
         snprintf(d.detail, sizeof(d.detail), "corrupt zlib data on stream %d", stream)
         return DECODE_ERROR
+    if rc != VNC_INFLATE_LONG and <Py_ssize_t>produced == need:
+        return DECODE_OK
+    if rects == 1:
+        snprintf(what, sizeof(what), "the rect needs")
+    else:
+        snprintf(what, sizeof(what), "the run of %zd Tight rects from this one needs", rects)
     if rc == VNC_INFLATE_LONG or <Py_ssize_t>produced > need:
         snprintf(d.detail, sizeof(d.detail),
-                 "zlib data on stream %d inflates to more than the %zd bytes %s", stream, need, d.run_name)
-        return DECODE_ERROR
-    if <Py_ssize_t>produced != need:
+                 "zlib data on stream %d inflates to more than the %zd bytes %s", stream, need, what)
+    else:
         snprintf(d.detail, sizeof(d.detail),
-                 "zlib data on stream %d inflates to %zu bytes, %s %zd", stream, produced, d.run_name, need)
-        return DECODE_ERROR
-    return DECODE_OK
+                 "zlib data on stream %d inflates to %zu bytes, %s %zd", stream, produced, what, need)
+    return DECODE_ERROR
 
 
 cdef int decode_tight(UpdateDecoder d, int x, int y, int w, int h,

@@ -22,21 +22,27 @@ cdef inline size_t zrle_bound(int w, int h) noexcept nogil:
 
 
 cdef int zrle_inflate(UpdateDecoder d, const uint8_t *data, size_t length, size_t bound,
-                      const char *what) noexcept nogil:
-    """Inflate length bytes of zlib data into d.scratch[0:d.zrle_end] (at most bound)."""
+                      Py_ssize_t rects) noexcept nogil:
+    """Inflate length bytes of zlib data (of a run of `rects` rects) into
+    d.scratch[0:d.zrle_end] (at most bound)."""
     cdef size_t produced = 0
     cdef int rc
+    cdef char what[48]
     # one byte of room past the bound: output that stops short of it proves
     # the stream holds no more, with no second inflate call
     if d._reserve_scratch(bound + 1) != DECODE_OK:
         return DECODE_ERROR
     rc = vnc_inflate(&d.zrle_stream, data, length, d.scratch, bound + 1, &produced)
-    if rc == VNC_INFLATE_ERROR:
-        snprintf(d.detail, sizeof(d.detail), "corrupt zlib data (%s, %zu bytes)", what, length)
-        return DECODE_ERROR
-    if rc == VNC_INFLATE_LONG or produced > bound:
-        snprintf(d.detail, sizeof(d.detail),
-                 "zlib data (%s) inflates to more than the %zu bytes its tiles can take", what, bound)
+    if rc == VNC_INFLATE_ERROR or rc == VNC_INFLATE_LONG or produced > bound:
+        if rects == 1:
+            snprintf(what, sizeof(what), "this rect")
+        else:
+            snprintf(what, sizeof(what), "the run of %zd ZRLE rects from this one", rects)
+        if rc == VNC_INFLATE_ERROR:
+            snprintf(d.detail, sizeof(d.detail), "corrupt zlib data (%s, %zu bytes)", what, length)
+        else:
+            snprintf(d.detail, sizeof(d.detail),
+                     "zlib data (%s) inflates to more than the %zu bytes its tiles can take", what, bound)
         return DECODE_ERROR
     d.zrle_pos = 0
     d.zrle_end = produced
@@ -66,7 +72,7 @@ cdef int start_zrle_run(UpdateDecoder d, const uint8_t *first, int w, int h) noe
         k += 1
     d.zrle_run_left = count
     if count == 1:
-        return zrle_inflate(d, first + 4, length, bound, "this rect")
+        return zrle_inflate(d, first + 4, length, bound, 1)
     # the run's zlib data, gathered in one piece
     if d._reserve_run_input(length) != DECODE_OK:
         return DECODE_ERROR
@@ -78,8 +84,7 @@ cdef int start_zrle_run(UpdateDecoder d, const uint8_t *first, int w, int h) noe
         memcpy(d.run_input + at, q + 4, vnc_be32(q))
         at += vnc_be32(q)
         pos += RECT_HEADER + d.rect_lengths[k]
-    snprintf(d.run_name, sizeof(d.run_name), "the run of %zd ZRLE rects from this one", count)
-    return zrle_inflate(d, d.run_input, length, bound, d.run_name)
+    return zrle_inflate(d, d.run_input, length, bound, count)
 
 
 cdef int decode_zrle(UpdateDecoder d, int x, int y, int w, int h,
