@@ -56,8 +56,9 @@ def new_decoder(backend: ModuleType) -> DecoderFactory:
 
 @pytest.fixture(params=["shuffle", "tables"])
 def row_path(request: pytest.FixtureRequest) -> str:
-    """The core's two ways with 2-bit ZRLE tiles in turn: byte shuffles (SSSE3)
-    and nibble tables; the reference decoder has one way and runs both times."""
+    """The core's two ways with palette rects (2-bit ZRLE tiles, Tight's 3-5
+    colours) in turn: byte shuffles (SSSE3) and tables; the reference decoder
+    has one way and runs both times."""
     core = load_backend("core")
     if not core._simd_rows(request.param == "shuffle") and request.param == "shuffle":
         core._simd_rows(True)

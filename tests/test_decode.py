@@ -490,6 +490,41 @@ def test_tight_palette_bytes(new_decoder, rng, colours, size):
     assert_area(fb, 2, 3, image)
 
 
+@pytest.mark.parametrize("colours", [3, 4, 5, 6])
+@pytest.mark.parametrize("width", [*range(1, 18), 31, 64, 100])
+def test_tight_few_colour_rows_touch_nothing_else(new_decoder, rng, colours, width, row_path):
+    """Byte-an-index rows of 3-6 colours (the core shuffles up to 5) of every
+    length, raw (under 12 bytes) and zlib, ending at the framebuffer's right
+    edge and bottom, on a patterned background: exact pixels, nothing else written."""
+    fb, dec = new_decoder(100, 40)
+    background = rfbgen.random_image(rng, 100, 40)
+    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
+    expected = background.copy()
+    tight = TightEncoder()
+    x = 100 - width
+    for y, h in [(0, 1), (3, 2), (30, 10)]:
+        palette = rfbgen.random_palette(rng, colours)
+        image = rfbgen.palette_image(rng, width, h, palette)
+        feed_whole(dec, update([tight.basic(x, y, image, filter="palette", palette=palette, stream=3)]))
+        expected[y : y + h, x:] = image
+    np.testing.assert_array_equal(fb.array, expected)
+
+
+@pytest.mark.parametrize("colours", [3, 5, 17])
+@pytest.mark.parametrize("width", [1, 4, 5, 6, 11, 16, 33])
+@pytest.mark.parametrize("where", ["first", "last", "middle"])
+def test_tight_palette_index_past_the_palette_fails(new_decoder, rng, colours, width, where, row_path):
+    fb, dec = new_decoder(64, 64)
+    palette = rfbgen.random_palette(rng, colours)
+    indices = rng.integers(0, colours, size=(4, width)).astype(np.uint8)
+    row, col = {"first": (0, 0), "last": (3, width - 1), "middle": (2, width // 2)}[where]
+    indices[row, col] = colours
+    rect = TightEncoder().basic_data(0, 0, width, 4, indices.tobytes(), filter_id=1,
+                                     filter_params=bytes([colours - 1]) + palette.tobytes())
+    with pytest.raises(ProtocolError, match=f"palette index {colours} >= palette size {colours}"):
+        feed_whole(dec, update([rect]))
+
+
 @pytest.mark.parametrize("w, h, length_bytes", [(5, 5, 1), (40, 40, 2), (100, 100, 3)])
 def test_tight_compact_length_sizes(new_decoder, rng, w, h, length_bytes):
     fb, dec = new_decoder(100, 100)

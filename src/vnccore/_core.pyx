@@ -24,7 +24,8 @@ vnc_rows2_init()
 
 
 def _simd_rows(on=None):
-    """Whether 2-bit tiles go by byte shuffles (SSSE3); ``on`` switches it
+    """Whether palette rects (2-bit ZRLE tiles, Tight's 3-5 colours) go by
+    byte shuffles (SSSE3); ``on`` switches it
     (for tests: True only takes effect where the CPU has it)."""
     if on is not None:
         vnc_rows2_use(bool(on))

@@ -23,13 +23,16 @@ cdef extern from "inflate.h" nogil:
                     uint8_t *out, size_t out_cap, size_t *produced)
 
 
-cdef extern from "rows2.h" nogil:
+cdef extern from "palette_rows.h" nogil:
     int vnc_rows2_simd
     int vnc_rows2_init()
     int vnc_rows2_use(int on)
     int vnc_rows2_uses_index3(const uint8_t *src, int w, int h)
     void vnc_rows2_tile(uint8_t *dst, Py_ssize_t pitch, const uint8_t *src, int w, int h,
                         const uint32_t *palette32)
+    uint8_t vnc_max_index(const uint8_t *src, size_t n)
+    void vnc_index_rect(uint8_t *dst, Py_ssize_t pitch, const uint8_t *src, int w, int h,
+                        const uint32_t *palette32, int colours)
 
 
 cdef extern from "turbojpeg.h" nogil:

@@ -137,24 +137,23 @@ cdef inline uint32_t packed_row(uint8_t *dst, const uint8_t *src, int w, int bit
     return marks | v
 
 
-cdef inline uint32_t index_row(uint8_t *dst, const uint8_t *src, int w,
-                               const uint32_t *palette32) noexcept nogil:
-    """One row of 8-bit palette indices (Tight's palette filter, 3-256 colours).
+cdef inline void index_row(uint8_t *dst, const uint8_t *src, int w,
+                           const uint32_t *palette32) noexcept nogil:
+    """One row of 8-bit palette indices (Tight's palette filter, 3-256 colours),
+    checked by the caller.
 
     Four pixels a step, as two 8-byte stores of two pixels each (14 bytes:
     the 2 past the fourth pixel are rewritten next), while another pixel
-    follows; then one by one, the last with exactly 3 bytes.  palette32 has
-    256 entries; returns the OR of the entries used.
+    follows; then one by one, the last with exactly 3 bytes.
     """
     cdef const uint8_t *last = src + w - 1  # the row's last index
-    cdef uint32_t a, b, c, e, v, marks = 0
+    cdef uint32_t a, b, c, e
     cdef uint64_t pair
     while src + 4 <= last:
         a = palette32[src[0]]
         b = palette32[src[1]]
         c = palette32[src[2]]
         e = palette32[src[3]]
-        marks |= a | b | c | e
         pair = <uint64_t>a | (<uint64_t>b << 24)
         memcpy(dst, &pair, 8)
         pair = <uint64_t>c | (<uint64_t>e << 24)
@@ -162,14 +161,10 @@ cdef inline uint32_t index_row(uint8_t *dst, const uint8_t *src, int w,
         dst += 12
         src += 4
     while src < last:
-        v = palette32[src[0]]
-        marks |= v
-        memcpy(dst, &v, 4)
+        memcpy(dst, &palette32[src[0]], 4)
         dst += 3
         src += 1
-    v = palette32[last[0]]
-    store3(dst, v)
-    return marks | v
+    store3(dst, palette32[last[0]])
 
 
 cdef enum:

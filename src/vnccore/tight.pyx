@@ -270,7 +270,6 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
     """Palette filter: 1-bit packed rows for 2 colours, a byte a pixel for 3-256."""
     cdef int row, idx
     cdef uint32_t palette32[256]
-    cdef uint32_t marks = 0
     cdef NibbleTable nibbles
     cdef ByteTable *bytes_table
     cdef uint8_t *dst = d.fb + y * d.pitch + <Py_ssize_t>x * 3
@@ -291,16 +290,17 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
             for row in range(h):
                 packed_row(dst + row * d.pitch, src + row * ((w + 7) >> 3), w, 1, palette32)
         return DECODE_OK
-    for idx in range(colours, 256):
-        palette32[idx] = PALETTE_INVALID
-    for row in range(h):
-        marks |= index_row(dst + row * d.pitch, src + <Py_ssize_t>row * w, w, palette32)
-    if marks & PALETTE_INVALID:
+    if colours < 256 and vnc_max_index(src, <size_t>w * h) >= colours:
         for idx in range(<int>(<Py_ssize_t>w * h)):  # the first bad index, for the message
             if src[idx] >= colours:
                 snprintf(d.detail, sizeof(d.detail), "palette index %d >= palette size %d", src[idx], colours)
                 break
         return DECODE_ERROR
+    if colours <= 5 and vnc_rows2_simd:
+        vnc_index_rect(dst, d.pitch, src, w, h, palette32, colours)
+        return DECODE_OK
+    for row in range(h):
+        index_row(dst + row * d.pitch, src + <Py_ssize_t>row * w, w, palette32)
     return DECODE_OK
 
 

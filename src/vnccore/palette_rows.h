@@ -1,17 +1,19 @@
-/* 2-bit palette tiles (ZRLE's packed tiles of 3 or 4 colours), whole.
+/* Palette rects by byte shuffles, whole: ZRLE's 2-bit tiles (3 or 4
+ * colours) and Tight's palette rects of 3 to 5 colours (a byte an index).
  *
- * On x86 with SSSE3, one byte of indices (4 pixels) becomes its 12 bytes of
- * RGB by one byte shuffle of the palette (4 colours x 3 bytes, in a
- * register) through a constant mask chosen by the byte: no per-palette
- * table to build, which matters where palettes change tile by tile.
- * vnc_rows2_simd says whether vnc_rows2_tile() may be called; without it
- * the callers go by nibble tables (pixels.pxi).
+ * On x86 with SSSE3 the palette (up to 5 colours x 3 bytes) sits in a
+ * register and one byte shuffle through a mask makes the RGB bytes of 4
+ * (2-bit) or 5 (8-bit indices) pixels: no per-palette table to build, which
+ * matters where palettes change rect by rect.  A 2-bit byte picks its
+ * constant mask; 8-bit indices are spread and scaled into one.
+ * vnc_rows2_simd says whether the shuffle functions may be called; without
+ * it the callers go by tables (pixels.pxi).
  *
- * vnc_rows2_uses_index3() checks a 3-colour tile's indices before it is
- * painted, so the painting loops carry no per-pixel check.
+ * The callers check indices before painting (vnc_rows2_uses_index3,
+ * vnc_max_index), so the painting loops carry no per-pixel check.
  */
-#ifndef VNC_ROWS2_H
-#define VNC_ROWS2_H
+#ifndef VNC_PALETTE_ROWS_H
+#define VNC_PALETTE_ROWS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +59,16 @@ static inline int vnc_rows2_uses_index3(const uint8_t *src, int w, int h)
         bytes_acc |= last & (last >> 1);
     }
     return (bytes_acc & 0x55) != 0;
+}
+
+/* The largest of n > 0 index bytes (a loop the compiler vectorises). */
+static inline uint8_t vnc_max_index(const uint8_t *src, size_t n)
+{
+    uint8_t top = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        top = src[i] > top ? src[i] : top;
+    return top;
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -123,6 +135,66 @@ __attribute__((target("ssse3"))) static void vnc_rows2_tile(uint8_t *dst, ptrdif
     }
 }
 
+/* Paint a w x h rect (w >= 1) of 8-bit indices (rows of w bytes from src),
+ * all below colours <= 5.  Writes exactly the rect's pixels; reads nothing
+ * past the rect's w * h indices. */
+__attribute__((target("ssse3"))) static void vnc_index_rect(uint8_t *dst, ptrdiff_t pitch,
+                                                          const uint8_t *src, int w, int h,
+                                                          const uint32_t *palette32, int colours)
+{
+    uint8_t bytes[20], tail[16];
+    uint64_t word;
+    const uint8_t *end = src + (size_t)w * h, *in;
+    int row, g, rest, k;
+    /* 5-pixel groups whose 16-byte store stays in the row: another pixel follows */
+    int wide = (w - 1) / 5;
+    uint8_t *out;
+    /* output byte j takes palette byte 3 * index[j / 3] + j % 3 */
+    const __m128i times3 = _mm_setr_epi8(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45);
+    const __m128i spread = _mm_setr_epi8(0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4);
+    const __m128i channel = _mm_setr_epi8(0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0);
+    __m128i palette, v;
+    for (k = 0; k < colours; k++)
+        memcpy(bytes + 3 * k, &palette32[k], 4);
+    memset(bytes + 3 * colours, 0, sizeof(bytes) - 3 * colours);
+    palette = _mm_loadu_si128((const __m128i *)bytes);
+/* the 5 pixels of the indices in the low bytes of v (bytes 5-15: any index) */
+#define VNC_INDEX_PIXELS(v) \
+    _mm_shuffle_epi8(palette, _mm_add_epi8(_mm_shuffle_epi8(_mm_shuffle_epi8(times3, (v)), spread), channel))
+    for (row = 0; row < h; row++, src += w, dst += pitch) {
+        in = src;
+        out = dst;
+        for (g = 0; g < wide; g++, in += 5, out += 15) {
+            if (in + 8 <= end) {
+                v = _mm_loadl_epi64((const __m128i *)in);
+            } else { /* the last row's last groups: 6 bytes are the row's */
+                word = 0;
+                memcpy(&word, in, 6);
+                v = _mm_cvtsi64_si128((long long)word);
+            }
+            _mm_storeu_si128((__m128i *)out, VNC_INDEX_PIXELS(v));
+        }
+        rest = w - 5 * wide; /* 1 to 5 pixels */
+        word = 0;
+        switch (rest) {
+        case 1: memcpy(&word, in, 1); break;
+        case 2: memcpy(&word, in, 2); break;
+        case 3: memcpy(&word, in, 3); break;
+        case 4: memcpy(&word, in, 4); break;
+        default: memcpy(&word, in, 5); break;
+        }
+        _mm_storeu_si128((__m128i *)tail, VNC_INDEX_PIXELS(_mm_cvtsi64_si128((long long)word)));
+        switch (rest) {
+        case 1: memcpy(out, tail, 3); break;
+        case 2: memcpy(out, tail, 6); break;
+        case 3: memcpy(out, tail, 9); break;
+        case 4: memcpy(out, tail, 12); break;
+        default: memcpy(out, tail, 15); break;
+        }
+    }
+#undef VNC_INDEX_PIXELS
+}
+
 #else
 static inline int vnc_rows2_init(void) { return vnc_rows2_use(0); }
 
@@ -130,6 +202,12 @@ static void vnc_rows2_tile(uint8_t *dst, ptrdiff_t pitch, const uint8_t *src, in
                            const uint32_t *palette32)
 {
     (void)dst; (void)pitch; (void)src; (void)w; (void)h; (void)palette32;
+}
+
+static void vnc_index_rect(uint8_t *dst, ptrdiff_t pitch, const uint8_t *src, int w, int h,
+                           const uint32_t *palette32, int colours)
+{
+    (void)dst; (void)pitch; (void)src; (void)w; (void)h; (void)palette32; (void)colours;
 }
 #endif
 
