@@ -20,7 +20,7 @@ from vncenv.error import ProtocolError, UsageError
 cnp.import_array()
 
 INFLATER = VNC_INFLATER_NAME.decode()
-vnc_rows2_init()
+vnc_shuffle_init()
 
 
 def _simd_rows(on=None):
@@ -28,8 +28,8 @@ def _simd_rows(on=None):
     byte shuffles (SSSE3); ``on`` switches it
     (for tests: True only takes effect where the CPU has it)."""
     if on is not None:
-        vnc_rows2_use(bool(on))
-    return bool(vnc_rows2_simd)
+        vnc_shuffle_use(bool(on))
+    return bool(vnc_shuffle_on)
 
 include "pixels.pxi"
 include "framebuffer.pyx"

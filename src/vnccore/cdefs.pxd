@@ -24,9 +24,9 @@ cdef extern from "inflate.h" nogil:
 
 
 cdef extern from "palette_rows.h" nogil:
-    int vnc_rows2_simd
-    int vnc_rows2_init()
-    int vnc_rows2_use(int on)
+    int vnc_shuffle_on
+    int vnc_shuffle_init()
+    int vnc_shuffle_use(int on)
     int vnc_rows2_uses_index3(const uint8_t *src, int w, int h)
     void vnc_rows2_tile(uint8_t *dst, Py_ssize_t pitch, const uint8_t *src, int w, int h,
                         const uint32_t *palette32)

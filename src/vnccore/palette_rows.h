@@ -6,7 +6,7 @@
  * (2-bit) or 5 (8-bit indices) pixels: no per-palette table to build, which
  * matters where palettes change rect by rect.  A 2-bit byte picks its
  * constant mask; 8-bit indices are spread and scaled into one.
- * vnc_rows2_simd says whether the shuffle functions may be called; without
+ * vnc_shuffle_on says whether the shuffle functions may be called; without
  * it the callers go by tables (pixels.pxi).
  *
  * The callers check indices before painting (vnc_rows2_uses_index3,
@@ -19,15 +19,15 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Nonzero while the shuffle path is in use (vnc_rows2_init, vnc_rows2_use). */
-static int vnc_rows2_simd = 0;
-static int vnc_rows2_available = 0;
+/* Nonzero while the shuffle path is in use (vnc_shuffle_init, vnc_shuffle_use). */
+static int vnc_shuffle_on = 0;
+static int vnc_shuffle_available = 0;
 
 /* Use the shuffle path or not (the tests run both); returns whether it is used. */
-static inline int vnc_rows2_use(int on)
+static inline int vnc_shuffle_use(int on)
 {
-    vnc_rows2_simd = on && vnc_rows2_available;
-    return vnc_rows2_simd;
+    vnc_shuffle_on = on && vnc_shuffle_available;
+    return vnc_shuffle_on;
 }
 
 /* Does a w x h tile of 2-bit rows ((w + 3) / 4 bytes each) hold index 3
@@ -81,19 +81,19 @@ static inline uint8_t vnc_max_index(const uint8_t *src, size_t n)
 static uint8_t vnc_rows2_masks[256][16] __attribute__((aligned(16)));
 
 /* Decide once, at import, whether the shuffle path runs here. */
-static inline int vnc_rows2_init(void)
+static inline int vnc_shuffle_init(void)
 {
     int byte, j, index;
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("ssse3"))
-        return vnc_rows2_use(0);
+        return vnc_shuffle_use(0);
     for (byte = 0; byte < 256; byte++)
         for (j = 0; j < 16; j++) {
             index = (byte >> (6 - 2 * ((j % 12) / 3))) & 3;
             vnc_rows2_masks[byte][j] = (uint8_t)(3 * index + j % 3);
         }
-    vnc_rows2_available = 1;
-    return vnc_rows2_use(1);
+    vnc_shuffle_available = 1;
+    return vnc_shuffle_use(1);
 }
 
 /* Paint a w x h tile (w >= 1) of 2-bit rows from src, palette32 holding 4
@@ -196,7 +196,7 @@ __attribute__((target("ssse3"))) static void vnc_index_rect(uint8_t *dst, ptrdif
 }
 
 #else
-static inline int vnc_rows2_init(void) { return vnc_rows2_use(0); }
+static inline int vnc_shuffle_init(void) { return vnc_shuffle_use(0); }
 
 static void vnc_rows2_tile(uint8_t *dst, ptrdiff_t pitch, const uint8_t *src, int w, int h,
                            const uint32_t *palette32)

@@ -296,7 +296,7 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
                 snprintf(d.detail, sizeof(d.detail), "palette index %d >= palette size %d", src[idx], colours)
                 break
         return DECODE_ERROR
-    if colours <= 5 and vnc_rows2_simd:
+    if colours <= 5 and vnc_shuffle_on:
         vnc_index_rect(dst, d.pitch, src, w, h, palette32, colours)
         return DECODE_OK
     for row in range(h):

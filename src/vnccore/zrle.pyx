@@ -172,15 +172,14 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                              "palette index 3 >= palette size 3 in the tile at %d,%d", tx, ty)
                     return DECODE_ERROR
                 # (a 2-bit tile's indices are valid now: its loops check nothing)
-                marks = 0
+                marks = 0  # (only 4-bit rows check their indices as they go: marked entries)
                 # a literal `bits` per call lets the compiler specialise the inlined loop
-                # (a full palette, 2 or 4 colours, leaves no index to check)
                 bytes_table = d._byte_table(palette32, tw, npix) if bits == 1 else NULL
                 if bytes_table != NULL:
                     for row in range(th):
                         packed_row_bytes(tile + row * d.pitch, s + pos, tw, bytes_table)
                         pos += rowbytes
-                elif bits == 2 and vnc_rows2_simd:
+                elif bits == 2 and vnc_shuffle_on:
                     vnc_rows2_tile(tile, d.pitch, s + pos, tw, th, palette32)
                     pos += rowbytes * th
                 elif bits == 1 and npix >= NIBBLE_TABLE_MIN_PIXELS:
