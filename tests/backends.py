@@ -70,8 +70,8 @@ def row_path(request: pytest.FixtureRequest) -> str:
     has one way and runs both times.  Where the CPU has no SSSE3 the core
     has only its tables, and the "shuffle" run checks that it says so."""
     core = load_backend("core")
-    used = core._simd_rows(request.param == "shuffle")
+    used = core._shuffle_rows(request.param == "shuffle")
     if request.param == "shuffle":
         assert used or not _cpu_has_ssse3(), "the CPU has SSSE3 but the core's shuffle path is off"
     yield request.param
-    core._simd_rows(True)
+    core._shuffle_rows(True)

@@ -13,7 +13,7 @@ _Buffer = bytes | bytearray | memoryview
 INFLATER: str
 """The inflater linked at build time: "zlib-ng", "isal" or "zlib"."""
 
-def _simd_rows(on: bool | None = None) -> bool:
+def _shuffle_rows(on: bool | None = None) -> bool:
     """Whether palette rects (2-bit ZRLE tiles, Tight's 3-5 colours) go by
     SSSE3 byte shuffles; ``on`` switches it
     (tests run both ways; True takes effect only where the CPU has SSSE3)."""

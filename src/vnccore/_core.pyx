@@ -23,7 +23,7 @@ INFLATER = VNC_INFLATER_NAME.decode()
 vnc_shuffle_init()
 
 
-def _simd_rows(on=None):
+def _shuffle_rows(on=None):
     """Whether palette rects (2-bit ZRLE tiles, Tight's 3-5 colours) go by
     byte shuffles (SSSE3); ``on`` switches it
     (for tests: True only takes effect where the CPU has it)."""

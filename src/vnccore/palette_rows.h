@@ -61,6 +61,18 @@ static inline int vnc_rows2_uses_index3(const uint8_t *src, int w, int h)
     return (bytes_acc & 0x55) != 0;
 }
 
+/* Copy k (1 to 5) 3-byte pixels exactly (fixed sizes: a move or two each). */
+static inline void vnc_copy_pixels(uint8_t *dst, const uint8_t *src, int k)
+{
+    switch (k) {
+    case 1: memcpy(dst, src, 3); break;
+    case 2: memcpy(dst, src, 6); break;
+    case 3: memcpy(dst, src, 9); break;
+    case 4: memcpy(dst, src, 12); break;
+    default: memcpy(dst, src, 15); break;
+    }
+}
+
 /* The largest of n > 0 index bytes (a loop the compiler vectorises). */
 static inline uint8_t vnc_max_index(const uint8_t *src, size_t n)
 {
@@ -79,6 +91,17 @@ static inline uint8_t vnc_max_index(const uint8_t *src, size_t n)
  * most significant first.  Bytes 12-15 repeat the first pixel (stores of
  * them are overwritten). */
 static uint8_t vnc_rows2_masks[256][16] __attribute__((aligned(16)));
+
+/* The first n (<= 5) palette32 entries as RGB bytes in a register, the rest 0. */
+__attribute__((target("ssse3"))) static inline __m128i vnc_palette_vector(const uint32_t *palette32, int n)
+{
+    uint8_t bytes[20];
+    int k;
+    for (k = 0; k < n; k++)
+        memcpy(bytes + 3 * k, &palette32[k], 4);
+    memset(bytes + 3 * n, 0, sizeof(bytes) - 3 * n);
+    return _mm_loadu_si128((const __m128i *)bytes);
+}
 
 /* Decide once, at import, whether the shuffle path runs here. */
 static inline int vnc_shuffle_init(void)
@@ -103,18 +126,14 @@ __attribute__((target("ssse3"))) static void vnc_rows2_tile(uint8_t *dst, ptrdif
                                                           const uint8_t *src, int w, int h,
                                                           const uint32_t *palette32)
 {
-    uint8_t colours[20], tail[32];
+    uint8_t tail[32];
     size_t rowbytes = ((size_t)w + 3) >> 2;
     /* bytes whose 16-byte store stays inside the row: 2 more pixels follow */
     int wide = w > 2 ? (w - 2) >> 2 : 0;
     int rest = w - 4 * wide; /* 1 to 5 pixels */
-    int row, i, k;
+    int row, i;
     uint8_t *out;
-    __m128i palette;
-    for (k = 0; k < 4; k++)
-        memcpy(colours + 3 * k, &palette32[k], 4);
-    memset(colours + 12, 0, 8);
-    palette = _mm_loadu_si128((const __m128i *)colours);
+    const __m128i palette = vnc_palette_vector(palette32, 4);
     for (row = 0; row < h; row++, src += rowbytes, dst += pitch) {
         out = dst;
         for (i = 0; i < wide; i++, out += 12)
@@ -125,13 +144,7 @@ __attribute__((target("ssse3"))) static void vnc_rows2_tile(uint8_t *dst, ptrdif
         if (rest == 5)
             _mm_storeu_si128((__m128i *)(tail + 12),
                              _mm_shuffle_epi8(palette, _mm_load_si128((const __m128i *)vnc_rows2_masks[src[wide + 1]])));
-        switch (rest) { /* fixed sizes: a move or two each */
-        case 1: memcpy(out, tail, 3); break;
-        case 2: memcpy(out, tail, 6); break;
-        case 3: memcpy(out, tail, 9); break;
-        case 4: memcpy(out, tail, 12); break;
-        default: memcpy(out, tail, 15); break;
-        }
+        vnc_copy_pixels(out, tail, rest);
     }
 }
 
@@ -142,10 +155,10 @@ __attribute__((target("ssse3"))) static void vnc_index_rect(uint8_t *dst, ptrdif
                                                           const uint8_t *src, int w, int h,
                                                           const uint32_t *palette32, int colours)
 {
-    uint8_t bytes[20], tail[16];
+    uint8_t tail[16];
     uint64_t word;
     const uint8_t *end = src + (size_t)w * h, *in;
-    int row, g, rest, k;
+    int row, g, rest;
     /* 5-pixel groups whose 16-byte store stays in the row: another pixel follows */
     int wide = (w - 1) / 5;
     uint8_t *out;
@@ -153,11 +166,8 @@ __attribute__((target("ssse3"))) static void vnc_index_rect(uint8_t *dst, ptrdif
     const __m128i times3 = _mm_setr_epi8(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45);
     const __m128i spread = _mm_setr_epi8(0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4);
     const __m128i channel = _mm_setr_epi8(0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0);
-    __m128i palette, v;
-    for (k = 0; k < colours; k++)
-        memcpy(bytes + 3 * k, &palette32[k], 4);
-    memset(bytes + 3 * colours, 0, sizeof(bytes) - 3 * colours);
-    palette = _mm_loadu_si128((const __m128i *)bytes);
+    const __m128i palette = vnc_palette_vector(palette32, colours);
+    __m128i v;
 /* the 5 pixels of the indices in the low bytes of v (bytes 5-15: any index) */
 #define VNC_INDEX_PIXELS(v) \
     _mm_shuffle_epi8(palette, _mm_add_epi8(_mm_shuffle_epi8(_mm_shuffle_epi8(times3, (v)), spread), channel))
@@ -184,13 +194,7 @@ __attribute__((target("ssse3"))) static void vnc_index_rect(uint8_t *dst, ptrdif
         default: memcpy(&word, in, 5); break;
         }
         _mm_storeu_si128((__m128i *)tail, VNC_INDEX_PIXELS(_mm_cvtsi64_si128((long long)word)));
-        switch (rest) {
-        case 1: memcpy(out, tail, 3); break;
-        case 2: memcpy(out, tail, 6); break;
-        case 3: memcpy(out, tail, 9); break;
-        case 4: memcpy(out, tail, 12); break;
-        default: memcpy(out, tail, 15); break;
-        }
+        vnc_copy_pixels(out, tail, rest);
     }
 #undef VNC_INDEX_PIXELS
 }

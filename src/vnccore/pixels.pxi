@@ -202,18 +202,6 @@ cdef inline void build_nibble_table(NibbleTable *t, int bits, const uint32_t *pa
             memcpy(&t.px[nib][0], &hi, 8)
 
 
-cdef inline void copy_pixels(uint8_t *dst, const uint8_t *src, int k) noexcept nogil:
-    """Copy k (1 to 4) 3-byte pixels, exactly (fixed-size copies, inlined)."""
-    if k == 4:
-        memcpy(dst, src, 12)
-    elif k == 3:
-        memcpy(dst, src, 9)
-    elif k == 2:
-        memcpy(dst, src, 6)
-    else:
-        memcpy(dst, src, 3)
-
-
 cdef inline void packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w, int bits,
                                     const NibbleTable *t) noexcept nogil:
     """Like packed_row for 1- and 2-bit indices, a 4-bit group per table lookup.
@@ -244,7 +232,7 @@ cdef inline void packed_row_nibbles(uint8_t *dst, const uint8_t *src, int w, int
         if k > per_nib:
             k = per_nib
         nib = (src[(col * bits) >> 3] >> (4 - ((col * bits) & 4))) & 15
-        copy_pixels(dst, t.px[nib], k)
+        vnc_copy_pixels(dst, t.px[nib], k)
         dst += k * 3
         col += k
 
