@@ -652,6 +652,35 @@ def test_tight_many_small_rects_in_one_update(new_decoder, rng):
     assert_area(fb, 5, 5, later)
 
 
+def test_tight_run_with_jpeg_and_fill_rects_between_its_basic_rects(new_decoder, rng):
+    """JPEG and fill rects inside a run take no part of its zlib data: the
+    basic rects around them (compressed and raw, on several streams) still
+    get theirs in order, and a second run in the same update starts afresh."""
+    fb, dec = new_decoder(160, 64)
+    tight = TightEncoder()
+    rects, basics, jpegs = [], {}, {}
+    for i in range(16):
+        x, y = 20 * (i % 8), 32 * (i // 8)
+        if i % 4 == 1:
+            image = rfbgen.smooth_image(16, 16)
+            rects.append(tight.jpeg(x, y, image, quality=95))
+            jpegs[x, y] = image
+        elif i % 4 == 3:
+            rects.append(tight.fill(x, y, 16, 16, (i, 2 * i, 3 * i)))
+            basics[x, y] = np.broadcast_to(np.array((i, 2 * i, 3 * i), np.uint8), (16, 16, 3))
+        else:
+            w, h = (2, 1) if i % 8 == 4 else (16, 16)  # (2x1 copy: raw, under 12 bytes)
+            image = rfbgen.palette_image(rng, w, h, 1 + i % 5)
+            reset = 4 if i == 8 else 0  # (rect 8 resets stream 2: a second run)
+            rects.append(tight.basic(x, y, image, "palette" if i % 5 > 1 else None, stream=i % 3, reset=reset))
+            basics[x, y] = image
+    feed_whole(dec, update(rects))
+    for (x, y), image in basics.items():
+        assert_area(fb, x, y, image)
+    for (x, y), image in jpegs.items():
+        assert psnr(fb.array[y : y + 16, x : x + 16], image) >= 30
+
+
 def test_tight_run_ignores_where_the_server_flushed(new_decoder, rng):
     """Consecutive Tight rects of one update are inflated a stream at a time:
     data flushed mid-rect decodes the same as flushed per rect, with another

@@ -14,6 +14,31 @@ cdef enum:
     UPDATE_HEADER = 4
     RECT_HEADER = 12
     NRECTS_UNTIL_LAST_RECT = 0xFFFF
+    DETAIL_SIZE = 256  # an error message's room
+
+
+cdef struct TightBasic:
+    # where a framed Tight basic rect's parts lie (tight.pyx)
+    int stream, filter_id, colours
+    const uint8_t *palette
+    Py_ssize_t size  # bytes of filtered data the rect needs
+    const uint8_t *data  # its zlib data, or its raw data when size < TIGHT_MIN_TO_COMPRESS
+    Py_ssize_t zlib_length  # (0 when raw)
+
+
+cdef int reserve_buffer(void **buf, size_t *capacity, size_t size, char *detail) noexcept nogil:
+    """Make *buf hold at least size bytes (it only ever grows; DECODE_ERROR,
+    with detail set, when out of memory)."""
+    cdef void *grown
+    if size <= capacity[0] and buf[0] != NULL:
+        return DECODE_OK
+    grown = realloc(buf[0], size if size else 1)
+    if grown == NULL:
+        snprintf(detail, DETAIL_SIZE, "out of memory reserving %zu bytes", size)
+        return DECODE_ERROR
+    buf[0] = grown
+    capacity[0] = size
+    return DECODE_OK
 
 
 cdef class UpdateDecoder:
@@ -58,6 +83,10 @@ cdef class UpdateDecoder:
     cdef size_t tight_pos[4]
     cdef uint8_t *run_input  # a run's zlib data, gathered
     cdef size_t run_input_size
+    # the Tight run's basic rects after its first, taken apart once (tight.pyx); the next to decode
+    cdef TightBasic *run_basics
+    cdef size_t run_basics_bytes
+    cdef Py_ssize_t run_basics_next
     # 1-bit row tables (pixels.pxi) for the colour pairs met most lately (NULL until one is built)
     cdef ByteTable *byte_tables
     cdef uint64_t byte_table_pairs[BYTE_TABLES]
@@ -85,7 +114,7 @@ cdef class UpdateDecoder:
     cdef Py_ssize_t cur_index
     cdef int cur_x, cur_y, cur_w, cur_h
     cdef int32_t cur_encoding
-    cdef char detail[256]
+    cdef char detail[DETAIL_SIZE]
 
     # cursor image, RGBA
     cdef uint8_t *cursor_rgba
@@ -101,6 +130,7 @@ cdef class UpdateDecoder:
     def __cinit__(self):
         self.scratch = NULL
         self.run_input = NULL
+        self.run_basics = NULL
         self.decode_msg = NULL
         self.rect_lengths = NULL
         self.cursor_rgba = NULL
@@ -140,6 +170,7 @@ cdef class UpdateDecoder:
             tjDestroy(self.jpeg)
         free(self.scratch)
         free(self.run_input)
+        free(self.run_basics)
         free(self.rect_lengths)
         free(self.cursor_rgba)
         free(self.byte_tables)
@@ -365,29 +396,16 @@ cdef class UpdateDecoder:
         return False
 
     cdef int _reserve_scratch(self, size_t size) noexcept nogil:
-        cdef uint8_t *grown
-        if size <= self.scratch_size and self.scratch != NULL:
-            return DECODE_OK
-        grown = <uint8_t *>realloc(self.scratch, size if size else 1)
-        if grown == NULL:
-            snprintf(self.detail, sizeof(self.detail), "out of memory reserving %zu bytes", size)
-            return DECODE_ERROR
-        self.scratch = grown
-        self.scratch_size = size
-        return DECODE_OK
+        return reserve_buffer(<void **>&self.scratch, &self.scratch_size, size, self.detail)
 
     cdef int _reserve_run_input(self, size_t size) noexcept nogil:
-        """Room for a run's gathered zlib data (only ever grows)."""
-        cdef uint8_t *grown
-        if size <= self.run_input_size and self.run_input != NULL:
-            return DECODE_OK
-        grown = <uint8_t *>realloc(self.run_input, size if size else 1)
-        if grown == NULL:
-            snprintf(self.detail, sizeof(self.detail), "out of memory reserving %zu bytes", size)
-            return DECODE_ERROR
-        self.run_input = grown
-        self.run_input_size = size
-        return DECODE_OK
+        """Room for a run's gathered zlib data."""
+        return reserve_buffer(<void **>&self.run_input, &self.run_input_size, size, self.detail)
+
+    cdef int _reserve_run_basics(self, Py_ssize_t count) noexcept nogil:
+        """Room for count rects' TightBasic."""
+        return reserve_buffer(<void **>&self.run_basics, &self.run_basics_bytes,
+                              <size_t>count * sizeof(TightBasic), self.detail)
 
     cdef int _scan(self, const uint8_t *msg, Py_ssize_t avail) noexcept nogil:
         """Frame the message: DECODE_OK once whole, DECODE_NEED_MORE, or DECODE_ERROR."""

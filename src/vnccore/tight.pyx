@@ -91,16 +91,7 @@ cdef int frame_tight(UpdateDecoder d, const uint8_t *p, Py_ssize_t avail, int w,
     return DECODE_OK
 
 
-cdef struct TightBasic:
-    # where a framed basic rect's parts lie
-    int stream, filter_id, colours
-    const uint8_t *palette
-    Py_ssize_t size  # bytes of filtered data the rect needs
-    const uint8_t *data  # its zlib data, or its raw data when size < TIGHT_MIN_TO_COMPRESS
-    Py_ssize_t zlib_length  # (0 when raw)
-
-
-cdef void tight_basic(const uint8_t *p, Py_ssize_t length, int w, int h, TightBasic *b) noexcept nogil:
+cdef inline void tight_basic(const uint8_t *p, Py_ssize_t length, int w, int h, TightBasic *b) noexcept nogil:
     """Take a framed basic rect's payload apart (framing checked every field)."""
     cdef int kind = p[0] >> 4
     cdef Py_ssize_t pos = 1, size = 0
@@ -132,10 +123,12 @@ cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h)
     cdef Py_ssize_t given[4]
     cdef size_t in_base[4]
     cdef size_t total_in = 0, total_out = 0
-    cdef Py_ssize_t k = d.decode_rects, pos = d.decode_pos, count = 1, rect_length
+    cdef Py_ssize_t k = d.decode_rects, pos = d.decode_pos, count = 1, basics = 0, i
     cdef const uint8_t *q
-    cdef TightBasic b
+    cdef TightBasic *b
     cdef int s, kind, rc
+    if d._reserve_run_basics(d.scan_rects - d.decode_rects) != DECODE_OK:
+        return DECODE_ERROR
     for s in range(4):
         need[s] = 0
         given[s] = 0
@@ -145,12 +138,12 @@ cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h)
     total_in = first.zlib_length
     while d.decode_msg != NULL and k < d.scan_rects:
         q = d.decode_msg + pos
-        rect_length = d.rect_lengths[k]
         if vnc_be32s(q + 8) != ENC_TIGHT or q[RECT_HEADER] & 0x0F:
             break
         kind = q[RECT_HEADER] >> 4
         if kind < TIGHT_FILL:
-            tight_basic(q + RECT_HEADER, rect_length, vnc_be16(q + 4), vnc_be16(q + 6), &b)
+            b = &d.run_basics[basics]
+            tight_basic(q + RECT_HEADER, d.rect_lengths[k], vnc_be16(q + 4), vnc_be16(q + 6), b)
             if b.size >= TIGHT_MIN_TO_COMPRESS:
                 if (total_out + b.size > TIGHT_RUN_MAX_INFLATED
                         or total_in + b.zlib_length > TIGHT_RUN_MAX_ZLIB):
@@ -159,10 +152,12 @@ cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h)
                 given[b.stream] += b.zlib_length
                 total_out += b.size
                 total_in += b.zlib_length
+            basics += 1
         count += 1
-        pos += RECT_HEADER + rect_length
+        pos += RECT_HEADER + d.rect_lengths[k]
         k += 1
     d.tight_run_left = count
+    d.run_basics_next = 0
     # each stream's zlib data gathered in one piece (in_base), its output at
     # d.tight_pos (one spare byte after each: output reaching it is too long)
     if d._reserve_run_input(total_in) != DECODE_OK or d._reserve_scratch(total_out + 4) != DECODE_OK:
@@ -178,14 +173,8 @@ cdef int start_tight_run(UpdateDecoder d, const TightBasic *first, int w, int h)
         return tight_inflate_stream(d, first.stream, first.data, first.zlib_length, need[first.stream], 1)
     memcpy(d.run_input + in_base[first.stream], first.data, first.zlib_length)
     in_base[first.stream] += first.zlib_length
-    pos = d.decode_pos
-    for k in range(d.decode_rects, d.decode_rects + count - 1):
-        q = d.decode_msg + pos
-        rect_length = d.rect_lengths[k]
-        pos += RECT_HEADER + rect_length
-        if q[RECT_HEADER] >> 4 >= TIGHT_FILL:
-            continue
-        tight_basic(q + RECT_HEADER, rect_length, vnc_be16(q + 4), vnc_be16(q + 6), &b)
+    for i in range(basics):
+        b = &d.run_basics[i]
         memcpy(d.run_input + in_base[b.stream], b.data, b.zlib_length)
         in_base[b.stream] += b.zlib_length
     for s in range(4):
@@ -232,9 +221,10 @@ cdef int decode_tight(UpdateDecoder d, int x, int y, int w, int h,
     cdef const uint8_t *src
     cdef TightBasic b
     cdef bint in_run = d.tight_run_left > 0
-    for i in range(4):
-        if ctl & (1 << i) and d.tight_streams[i].ready:
-            vnc_inflater_reset(&d.tight_streams[i])
+    if ctl & 0x0F:
+        for i in range(4):
+            if ctl & (1 << i) and d.tight_streams[i].ready:
+                vnc_inflater_reset(&d.tight_streams[i])
     if in_run:
         d.tight_run_left -= 1
     if kind == TIGHT_FILL:
@@ -243,7 +233,11 @@ cdef int decode_tight(UpdateDecoder d, int x, int y, int w, int h,
     if kind == TIGHT_JPEG:
         read_compact_length(p + 1, length - 1, &n, &size)
         return tight_jpeg(d, x, y, w, h, p + 1 + size, n)
-    tight_basic(p, length, w, h, &b)
+    if in_run:  # (taken apart when the run started)
+        b = d.run_basics[d.run_basics_next]
+        d.run_basics_next += 1
+    else:
+        tight_basic(p, length, w, h, &b)
     if b.size < TIGHT_MIN_TO_COMPRESS:
         src = b.data
     else:
