@@ -711,8 +711,9 @@ def render_md(results: dict) -> str:
         "Each peer's figure is the median of its repetitions.",
         "- **in-proc** is `vncenv.decode.StreamDecoder.feed` of the whole stream in 256 KiB pieces, with back-to-back "
         "updates coalesced as the session does (CPU around the feed only); like the limits, one untimed warm-up pass, "
-        "then the median of 3 passes, each with a new decoder (the cold first pass is `first_pass_cpu_seconds` "
-        "in results.json).",
+        "then the median of 3 passes, each with a new decoder that has had the handshake and whose framebuffer's "
+        "pages were touched before the clock starts, as the limits' framebuffer is memset before theirs (the cold "
+        "first pass is `first_pass_cpu_seconds` in results.json).",
         "- **Limits** (`bench/limits/limits.c`, same run, same data, pinned to core 1): inflate of every zlib "
         "payload as the client inflates it (zlib 1.2.13, zlib-ng native, ISA-L through the core's "
         "`inflate.h`), zlib-ng again with each run of consecutive ZRLE rects of an update gathered and "
