@@ -371,6 +371,26 @@ def test_tight_fill(new_decoder):
     assert fb.array.sum() == 50 * (200 + 100 + 50)
 
 
+@pytest.mark.parametrize("w", [*range(1, 20), 31, 32, 33, 47, 48, 49, 64, 65, 100])
+@pytest.mark.parametrize("kind", ["tight-fill", "zrle-solid"])
+def test_fills_write_exactly_their_rect(new_decoder, rng, w, kind):
+    """A one-colour rect at the framebuffer's right and bottom edge, every
+    width of row tail (16 pixels a step), paints its area and nothing else."""
+    fb, dec = new_decoder(w + 5, 7)
+    background = rfbgen.random_image(rng, w + 5, 7)
+    tight = TightEncoder()
+    feed_whole(dec, update([tight.basic(0, 0, background)]))
+    colour = (200, 100, 50)
+    if kind == "tight-fill":
+        rect = tight.fill(5, 2, w, 5, colour)
+    else:
+        rect = ZRLEEncoder().rect(5, 2, np.broadcast_to(np.array(colour, np.uint8), (5, w, 3)), "solid")
+    feed_whole(dec, update([rect]))
+    expected = background.copy()
+    expected[2:, 5:] = colour
+    np.testing.assert_array_equal(fb.array, expected)
+
+
 @pytest.mark.parametrize("subsample", ["444", "422", "420"])
 def test_tight_jpeg(new_decoder, subsample):
     fb, dec = new_decoder(120, 100)

@@ -64,14 +64,32 @@ cdef inline void fill_span(uint8_t *dst, Py_ssize_t n, uint32_t pixel) noexcept 
 
 cdef inline void fill_block(uint8_t *dst, Py_ssize_t pitch, int w, int h,
                             const uint8_t *rgb) noexcept nogil:
-    """Fill a w x h block whose top-left pixel is dst with one colour."""
-    cdef int row
-    cdef Py_ssize_t rowbytes = <Py_ssize_t>w * 3
+    """Fill a w x h block whose top-left pixel is dst with one colour.
+
+    Each row goes 16 pixels a step, as three 16-byte stores of a 48-byte
+    pattern of the colour, and its last 0-15 pixels are copied exactly from
+    the pattern: nothing past the row is touched.
+    """
+    cdef int row, i
+    cdef uint32_t pixel = pixel32(rgb)
+    cdef uint8_t pattern[52]
+    cdef Py_ssize_t left
+    cdef uint8_t *d
     if h <= 0 or w <= 0:
         return
-    fill_span(dst, w, pixel32(rgb))
-    for row in range(1, h):
-        memcpy(dst + row * pitch, dst, rowbytes)
+    for i in range(17):
+        memcpy(pattern + 3 * i, &pixel, 4)
+    for row in range(h):
+        d = dst + row * pitch
+        left = <Py_ssize_t>w * 3
+        while left >= 48:
+            memcpy(d, pattern, 16)
+            memcpy(d + 16, pattern + 16, 16)
+            memcpy(d + 32, pattern + 32, 16)
+            d += 48
+            left -= 48
+        if left:
+            memcpy(d, pattern, left)
 
 
 cdef struct TileCursor:
