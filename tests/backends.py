@@ -54,11 +54,11 @@ def new_decoder(backend: ModuleType) -> DecoderFactory:
     return make
 
 
-def _cpu_has_ssse3() -> bool:
-    """Does this CPU announce SSSE3 (Linux /proc/cpuinfo)?"""
+def _cpu_has(flag: str) -> bool:
+    """Does this CPU announce ``flag`` (e.g. ``"ssse3"``; Linux /proc/cpuinfo)?"""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            return any(line.startswith("flags") and " ssse3" in line for line in cpuinfo)
+            return any(line.startswith("flags") and flag in line.split(":", 1)[-1].split() for line in cpuinfo)
     except OSError:
         return False
 
@@ -66,12 +66,16 @@ def _cpu_has_ssse3() -> bool:
 @pytest.fixture(params=["shuffle", "tables"])
 def row_path(request: pytest.FixtureRequest) -> str:
     """The core's two ways with palette rects (2-bit ZRLE tiles, Tight's 3-5
-    colours) in turn: byte shuffles (SSSE3) and tables; the reference decoder
-    has one way and runs both times.  Where the CPU has no SSSE3 the core
-    has only its tables, and the "shuffle" run checks that it says so."""
+    colours; 2-colour rows of 32 pixels or more) in turn: SIMD (SSSE3 byte
+    shuffles, AVX2 1-bit vectors) and tables; the reference decoder has one
+    way and runs both times.  Where the CPU lacks SSSE3 or AVX2 the core uses
+    tables there, and the "shuffle" run checks that it says so."""
     core = load_backend("core")
     used = core._shuffle_rows(request.param == "shuffle")
     if request.param == "shuffle":
-        assert used or not _cpu_has_ssse3(), "the CPU has SSSE3 but the core's shuffle path is off"
+        assert used or not _cpu_has("ssse3"), "the CPU has SSSE3 but the core's shuffle path is off"
+        assert core._bit_vectors() or not _cpu_has("avx2"), "the CPU has AVX2 but the core's 1-bit vectors are off"
+    else:
+        assert not core._bit_vectors()
     yield request.param
     core._shuffle_rows(True)

@@ -209,6 +209,30 @@ def test_zrle_2_bit_tiles_in_many_palettes(new_decoder, rng, row_path):
     np.testing.assert_array_equal(fb.array, expected)
 
 
+def test_zrle_1_bit_tiles_in_many_colour_pairs(new_decoder, rng, row_path):
+    """2-colour tiles (1-bit rows; the core's vectors take 32 pixels a step),
+    each in its own pair, at every width from 1 to 64 and in a rect of
+    100 x 70 (tiles 64 and 36 wide, 64 and 6 high), ending at the framebuffer's
+    right edge and bottom: every tile exact, nothing else written."""
+    fb, dec = new_decoder(356, 200)
+    background = rfbgen.random_image(rng, 356, 200)
+    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
+    expected = background.copy()
+    zrle = ZRLEEncoder()
+    rects = []
+    for w in range(1, 65):
+        h = 1 + w % 9
+        x, y = (w % 4) * 64, (w // 4) * 12
+        image = rfbgen.palette_image(rng, w, h, 2)
+        rects.append(zrle.rect(x, y, image, "packed"))
+        expected[y : y + h, x : x + w] = image
+    image = rfbgen.palette_image(rng, 100, 70, 2)
+    rects.append(zrle.rect(256, 130, image, "packed"))
+    expected[130:, 256:] = image
+    feed_whole(dec, update(rects))
+    np.testing.assert_array_equal(fb.array, expected)
+
+
 def test_zrle_packed_palette_with_unused_colours(new_decoder, rng):
     fb, dec = new_decoder(64, 64)
     palette = rfbgen.random_palette(rng, 5)  # 3 bits: indices of 4 bits
@@ -431,18 +455,21 @@ def test_tight_palette_two_colours(new_decoder, rng, size):
     assert_area(fb, 1, 2, image)
 
 
-@pytest.mark.parametrize("width", [*range(1, 18), 31, 61, 62, 63, 64])
-def test_tight_two_colour_rows_touch_nothing_else(new_decoder, rng, width):
-    """1-bit rows of every length at the framebuffer's right edge, on a patterned
-    background: exact pixels, and nothing around them written."""
-    fb, dec = new_decoder(80, 40)
-    background = rfbgen.random_image(rng, 80, 40)
+@pytest.mark.parametrize("width", [*range(1, 18), 31, 32, 33, 47, 61, 62, 63, 64, 65, 95, 96, 97, 130])
+def test_tight_two_colour_rows_touch_nothing_else(new_decoder, rng, width, row_path):
+    """1-bit rows of every length (the core's vectors take 32 pixels a step) at
+    the framebuffer's right edge and bottom, on a patterned background: exact
+    pixels, and nothing around them written."""
+    fb, dec = new_decoder(140, 40)
+    background = rfbgen.random_image(rng, 140, 40)
     feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
-    image = rfbgen.palette_image(rng, width, 9, 2)
-    x = 80 - width
-    feed_whole(dec, update([TightEncoder().basic(x, 5, image, filter="palette", stream=1)]))
     expected = background.copy()
-    expected[5 : 5 + 9, x:] = image
+    x = 140 - width
+    tight = TightEncoder()
+    for y, h in [(5, 9), (31, 9)]:
+        image = rfbgen.palette_image(rng, width, h, 2)
+        feed_whole(dec, update([tight.basic(x, y, image, filter="palette", stream=1)]))
+        expected[y : y + h, x:] = image
     np.testing.assert_array_equal(fb.array, expected)
 
 

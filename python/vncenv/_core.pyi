@@ -15,8 +15,12 @@ INFLATER: str
 
 def _shuffle_rows(on: bool | None = None) -> bool:
     """Whether palette rects (2-bit ZRLE tiles, Tight's 3-5 colours) go by
-    SSSE3 byte shuffles; ``on`` switches it
-    (tests run both ways; True takes effect only where the CPU has SSSE3)."""
+    SSSE3 byte shuffles; ``on`` switches it, and the AVX2 1-bit vectors with it
+    (tests run both ways; True takes effect only where the CPU has them)."""
+
+def _bit_vectors() -> bool:
+    """Whether 2-colour rows (1-bit indices) at least 32 pixels wide go by
+    AVX2 vectors (switched with :func:`_shuffle_rows`)."""
 
 class Framebuffer:
     """A ``(height, width, 3)`` uint8 RGB array, written in place by decoders."""

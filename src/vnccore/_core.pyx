@@ -25,11 +25,17 @@ vnc_shuffle_init()
 
 def _shuffle_rows(on=None):
     """Whether palette rects (2-bit ZRLE tiles, Tight's 3-5 colours) go by
-    byte shuffles (SSSE3); ``on`` switches it
-    (for tests: True only takes effect where the CPU has it)."""
+    byte shuffles (SSSE3); ``on`` switches it, and the 1-bit vectors with it
+    (for tests: True only takes effect where the CPU has them)."""
     if on is not None:
         vnc_shuffle_use(bool(on))
     return bool(vnc_shuffle_on)
+
+
+def _bit_vectors():
+    """Whether 2-colour rows (1-bit indices) at least 32 pixels wide go by
+    AVX2 vectors (switched with :func:`_shuffle_rows`)."""
+    return bool(vnc_bits_on)
 
 include "pixels.pxi"
 include "framebuffer.pyx"

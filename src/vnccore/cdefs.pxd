@@ -25,9 +25,12 @@ cdef extern from "inflate.h" nogil:
 
 cdef extern from "palette_rows.h" nogil:
     int vnc_shuffle_on
+    int vnc_bits_on
     int vnc_shuffle_init()
     int vnc_shuffle_use(int on)
     int vnc_rows2_uses_index3(const uint8_t *src, int w, int h)
+    void vnc_rows1_rect(uint8_t *dst, Py_ssize_t pitch, const uint8_t *src, int w, int h,
+                        const uint32_t *palette32)
     void vnc_rows2_tile(uint8_t *dst, Py_ssize_t pitch, const uint8_t *src, int w, int h,
                         const uint32_t *palette32)
     uint8_t vnc_max_index(const uint8_t *src, size_t n)

@@ -1,5 +1,6 @@
 /* Palette rects by byte shuffles, whole: ZRLE's 2-bit tiles (3 or 4
- * colours) and Tight's palette rects of 3 to 5 colours (a byte an index).
+ * colours) and Tight's palette rects of 3 to 5 colours (a byte an index);
+ * and, with AVX2, 1-bit rows (2 colours: ZRLE tiles, Tight rects).
  *
  * On x86 with SSSE3 the palette (up to 5 colours x 3 bytes) sits in a
  * register and one byte shuffle through a mask makes the RGB bytes of 4
@@ -19,14 +20,19 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Nonzero while the shuffle path is in use (vnc_shuffle_init, vnc_shuffle_use). */
+/* Nonzero while the shuffle path (SSSE3) and the 1-bit path (AVX2) are in
+ * use (vnc_shuffle_init, vnc_shuffle_use). */
 static int vnc_shuffle_on = 0;
 static int vnc_shuffle_available = 0;
+static int vnc_bits_on = 0;
+static int vnc_bits_available = 0;
 
-/* Use the shuffle path or not (the tests run both); returns whether it is used. */
+/* Use the shuffle and 1-bit paths or not (the tests run both ways); returns
+ * whether the shuffle path is used. */
 static inline int vnc_shuffle_use(int on)
 {
     vnc_shuffle_on = on && vnc_shuffle_available;
+    vnc_bits_on = on && vnc_bits_available;
     return vnc_shuffle_on;
 }
 
@@ -103,10 +109,17 @@ __attribute__((target("ssse3"))) static inline __m128i vnc_palette_vector(const 
     return _mm_loadu_si128((const __m128i *)bytes);
 }
 
-/* Decide once, at import, whether the shuffle path runs here. */
+/* For a 32-pixel group of 1-bit indices (4 bytes, 96 output bytes, three
+ * 32-byte vectors k): output byte J = 32k + j is colour byte J % 3 of pixel
+ * J / 3, whose index is bit 7 - (J / 3) % 8 of index byte (J / 3) / 8. */
+static uint8_t vnc_rows1_byte[3][32] __attribute__((aligned(32)));
+static uint8_t vnc_rows1_bit[3][32] __attribute__((aligned(32)));
+static uint8_t vnc_rows1_channel[3][32] __attribute__((aligned(32)));
+
+/* Decide once, at import, whether the shuffle and 1-bit paths run here. */
 static inline int vnc_shuffle_init(void)
 {
-    int byte, j, index;
+    int byte, j, k, index, pixel;
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("ssse3"))
         return vnc_shuffle_use(0);
@@ -116,7 +129,70 @@ static inline int vnc_shuffle_init(void)
             vnc_rows2_masks[byte][j] = (uint8_t)(3 * index + j % 3);
         }
     vnc_shuffle_available = 1;
+    if (__builtin_cpu_supports("avx2")) {
+        for (k = 0; k < 3; k++)
+            for (j = 0; j < 32; j++) {
+                pixel = (32 * k + j) / 3;
+                vnc_rows1_byte[k][j] = (uint8_t)(pixel / 8);
+                vnc_rows1_bit[k][j] = (uint8_t)(0x80 >> (pixel % 8));
+                vnc_rows1_channel[k][j] = (uint8_t)((32 * k + j) % 3);
+            }
+        vnc_bits_available = 1;
+    }
     return vnc_shuffle_use(1);
+}
+
+/* Paint a w x h rect (w >= 1) of 1-bit rows ((w + 7) / 8 bytes each, most
+ * significant bit first) from src in the colours palette32[0] and [1], 32
+ * pixels a step: each index byte is spread over its pixels' bytes by a
+ * shuffle and tested against its bit, which blends colour 0 or 1 in.
+ * Writes exactly the rect's pixels; reads exactly its rows. */
+__attribute__((target("avx2"))) static void vnc_rows1_rect(uint8_t *dst, ptrdiff_t pitch,
+                                                         const uint8_t *src, int w, int h,
+                                                         const uint32_t *palette32)
+{
+    uint8_t tail[96];
+    uint32_t word;
+    size_t rowbytes = ((size_t)w + 7) >> 3;
+    int groups = w >> 5, rest = w & 31, row, g, k;
+    const uint8_t *in;
+    uint8_t *out;
+    __m256i byte_sel[3], bit[3], colour0[3], colour1[3], spread;
+    const __m256i c0 = _mm256_set1_epi32((int)palette32[0]);
+    const __m256i c1 = _mm256_set1_epi32((int)palette32[1]);
+    for (k = 0; k < 3; k++) {
+        const __m256i channel = _mm256_load_si256((const __m256i *)vnc_rows1_channel[k]);
+        byte_sel[k] = _mm256_load_si256((const __m256i *)vnc_rows1_byte[k]);
+        bit[k] = _mm256_load_si256((const __m256i *)vnc_rows1_bit[k]);
+        colour0[k] = _mm256_shuffle_epi8(c0, channel);
+        colour1[k] = _mm256_shuffle_epi8(c1, channel);
+    }
+/* the 32-byte vector k of the group whose 4 index bytes are broadcast in v */
+#define VNC_BITS_VECTOR(v, k)                                                           \
+    _mm256_blendv_epi8(colour0[k], colour1[k],                                       \
+                       _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8((v), byte_sel[k]), bit[k]), \
+                                         bit[k]))
+    for (row = 0; row < h; row++, src += rowbytes, dst += pitch) {
+        in = src;
+        out = dst;
+        for (g = 0; g < groups; g++, in += 4, out += 96) {
+            memcpy(&word, in, 4);
+            spread = _mm256_set1_epi32((int)word);
+            _mm256_storeu_si256((__m256i *)out, VNC_BITS_VECTOR(spread, 0));
+            _mm256_storeu_si256((__m256i *)(out + 32), VNC_BITS_VECTOR(spread, 1));
+            _mm256_storeu_si256((__m256i *)(out + 64), VNC_BITS_VECTOR(spread, 2));
+        }
+        if (rest) {
+            word = 0;
+            memcpy(&word, in, (size_t)(rest + 7) >> 3);
+            spread = _mm256_set1_epi32((int)word);
+            _mm256_storeu_si256((__m256i *)tail, VNC_BITS_VECTOR(spread, 0));
+            _mm256_storeu_si256((__m256i *)(tail + 32), VNC_BITS_VECTOR(spread, 1));
+            _mm256_storeu_si256((__m256i *)(tail + 64), VNC_BITS_VECTOR(spread, 2));
+            memcpy(out, tail, (size_t)rest * 3);
+        }
+    }
+#undef VNC_BITS_VECTOR
 }
 
 /* Paint a w x h tile (w >= 1) of 2-bit rows from src, palette32 holding 4
@@ -201,6 +277,12 @@ __attribute__((target("ssse3"))) static void vnc_index_rect(uint8_t *dst, ptrdif
 
 #else
 static inline int vnc_shuffle_init(void) { return vnc_shuffle_use(0); }
+
+static void vnc_rows1_rect(uint8_t *dst, ptrdiff_t pitch, const uint8_t *src, int w, int h,
+                           const uint32_t *palette32)
+{
+    (void)dst; (void)pitch; (void)src; (void)w; (void)h; (void)palette32;
+}
 
 static void vnc_rows2_tile(uint8_t *dst, ptrdiff_t pitch, const uint8_t *src, int w, int h,
                            const uint32_t *palette32)

@@ -263,6 +263,8 @@ cdef enum:
     # the decoder keeps BYTE_TABLES of them, for the pairs met most lately,
     # and remembers RECENT_PAIRS more pairs without a table.
     BYTE_TABLE_MIN_WIDTH = 8
+    # rows this wide or wider go by AVX2 vectors, 32 pixels a step (palette_rows.h)
+    BITS_VECTOR_MIN_WIDTH = 32
     BYTE_TABLE_MIN_PIXELS = 2048
     BYTE_TABLES = 16
     RECENT_PAIRS = 32

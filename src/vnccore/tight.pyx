@@ -271,6 +271,9 @@ cdef int tight_palette(UpdateDecoder d, int x, int y, int w, int h, const uint8_
         return DECODE_OK
     for idx in range(colours):
         palette32[idx] = pixel32(palette + idx * 3)
+    if colours == 2 and vnc_bits_on and w >= BITS_VECTOR_MIN_WIDTH:
+        vnc_rows1_rect(dst, d.pitch, src, w, h, palette32)
+        return DECODE_OK
     if colours == 2:
         bytes_table = d._byte_table(palette32, w, <Py_ssize_t>w * h)
         if bytes_table != NULL:
