@@ -190,45 +190,24 @@ def test_zrle_2_bit_index_past_a_3_colour_palette_fails(new_decoder, rng, width,
         feed_whole(dec, update([ZRLEEncoder().rect_from_tiles(0, 0, width, 9, tiles)]))
 
 
-def test_zrle_2_bit_tiles_in_many_palettes(new_decoder, rng, row_path):
-    """2-bit tiles, each in its own 3 or 4 colours, at every width from 1 to 64 on
-    a patterned background: every tile exact, nothing else written."""
-    fb, dec = new_decoder(256, 200)
-    background = rfbgen.random_image(rng, 256, 200)
-    feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
-    expected = background.copy()
-    zrle = ZRLEEncoder()
-    rects = []
-    for w in range(1, 65):
-        h = 1 + w % 7
-        x, y = (w % 4) * 64, (w // 4) * 12
-        image = rfbgen.palette_image(rng, w, h, 3 + w % 2)
-        rects.append(zrle.rect(x, y, image, "packed"))
-        expected[y : y + h, x : x + w] = image
-    feed_whole(dec, update(rects))
-    np.testing.assert_array_equal(fb.array, expected)
-
-
-def test_zrle_1_bit_tiles_in_many_colour_pairs(new_decoder, rng, row_path):
-    """2-colour tiles (1-bit rows; the core's vectors take 32 pixels a step),
-    each in its own pair, at every width from 1 to 64 and in a rect of
-    100 x 70 (tiles 64 and 36 wide, 64 and 6 high), ending at the framebuffer's
-    right edge and bottom: every tile exact, nothing else written."""
+@pytest.mark.parametrize("bits", [1, 2])
+def test_zrle_packed_tiles_in_many_palettes(new_decoder, rng, row_path, bits):
+    """1-bit tiles (2 colours; the core's vectors take 32 pixels a step) or
+    2-bit tiles (3 or 4 colours), each in its own palette, at every width from
+    1 to 64 and in a rect of 100 x 70 (tiles 64 and 36 wide, 64 and 6 high)
+    ending at the framebuffer's right edge and bottom, on a patterned
+    background: every tile exact, nothing else written."""
     fb, dec = new_decoder(356, 200)
     background = rfbgen.random_image(rng, 356, 200)
     feed_whole(dec, update([rfbgen.raw(0, 0, background)]))
     expected = background.copy()
     zrle = ZRLEEncoder()
     rects = []
-    for w in range(1, 65):
-        h = 1 + w % 9
-        x, y = (w % 4) * 64, (w // 4) * 12
-        image = rfbgen.palette_image(rng, w, h, 2)
+    for w in [*range(1, 65), 100]:
+        x, y, h = ((w % 4) * 64, (w // 4) * 12, 1 + w % 9) if w <= 64 else (256, 130, 70)
+        image = rfbgen.palette_image(rng, w, h, 2 if bits == 1 else 3 + w % 2)
         rects.append(zrle.rect(x, y, image, "packed"))
         expected[y : y + h, x : x + w] = image
-    image = rfbgen.palette_image(rng, 100, 70, 2)
-    rects.append(zrle.rect(256, 130, image, "packed"))
-    expected[130:, 256:] = image
     feed_whole(dec, update(rects))
     np.testing.assert_array_equal(fb.array, expected)
 
