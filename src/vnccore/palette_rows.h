@@ -79,6 +79,31 @@ static inline void vnc_copy_pixels(uint8_t *dst, const uint8_t *src, int k)
     }
 }
 
+/* Copy n (1 to 96) bytes exactly, by fixed-size moves that may overlap
+ * (no library call for a row's tail). */
+static inline void vnc_copy_short(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    size_t i;
+    if (n >= 32) {
+        for (i = 0; i + 32 < n; i += 32)
+            memcpy(dst + i, src + i, 32);
+        memcpy(dst + n - 32, src + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(dst, src, 16);
+        memcpy(dst + n - 16, src + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else {
+        dst[0] = src[0];
+        if (n > 1)
+            memcpy(dst + n - 2, src + n - 2, 2);
+    }
+}
+
 /* The largest of n > 0 index bytes (a loop the compiler vectorises). */
 static inline uint8_t vnc_max_index(const uint8_t *src, size_t n)
 {
@@ -189,7 +214,7 @@ __attribute__((target("avx2"))) static void vnc_rows1_rect(uint8_t *dst, ptrdiff
             _mm256_storeu_si256((__m256i *)tail, VNC_BITS_VECTOR(spread, 0));
             _mm256_storeu_si256((__m256i *)(tail + 32), VNC_BITS_VECTOR(spread, 1));
             _mm256_storeu_si256((__m256i *)(tail + 64), VNC_BITS_VECTOR(spread, 2));
-            memcpy(out, tail, (size_t)rest * 3);
+            vnc_copy_short(out, tail, (size_t)rest * 3);
         }
     }
 #undef VNC_BITS_VECTOR
