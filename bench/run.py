@@ -866,6 +866,14 @@ def write_md(path: str, section: str) -> None:
 # --------------------------------------------------------------------------
 
 
+def run_command(args: list[str]) -> str:
+    """How this run was started, as one would type it again."""
+    joined = " ".join(shlex.quote(a) for a in args)
+    if os.environ.get("MAKELEVEL"):
+        return "make bench" + (f" BENCH_ARGS={shlex.quote(joined)}" if args else "")
+    return "python3 bench/run.py" + (f" {joined}" if args else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="one repetition (and one for scaling)")
@@ -900,8 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in wanted if n in manifest["recordings"] and os.path.exists(os.path.join(CORPUS, n + ".fbs"))]
     results: dict = {
         "started": started,
-        "command": ("make bench" if os.environ.get("MAKELEVEL") else "python3 bench/run.py")
-        + "".join(" " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "command": run_command(argv if argv is not None else sys.argv[1:]),
         "reps": reps,
         "machine": machine(),
         "core_sources_start": core_sources_hash(),
