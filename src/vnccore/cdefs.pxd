@@ -35,6 +35,7 @@ cdef extern from "palette_rows.h" nogil:
                         const uint32_t *palette32)
     uint8_t vnc_max_index(const uint8_t *src, size_t n)
     void vnc_copy_pixels(uint8_t *dst, const uint8_t *src, int k)
+    void vnc_copy_short(uint8_t *dst, const uint8_t *src, size_t n)
     void vnc_index_rect(uint8_t *dst, Py_ssize_t pitch, const uint8_t *src, int w, int h,
                         const uint32_t *palette32, int colours)
 

@@ -80,7 +80,7 @@ static inline void vnc_copy_pixels(uint8_t *dst, const uint8_t *src, int k)
 }
 
 /* Copy n (1 to 96) bytes exactly, by fixed-size moves that may overlap
- * (no library call for a row's tail). */
+ * (no library call for a row's tail: the 1-bit vectors, block fills). */
 static inline void vnc_copy_short(uint8_t *dst, const uint8_t *src, size_t n)
 {
     size_t i;
@@ -209,7 +209,12 @@ __attribute__((target("avx2"))) static void vnc_rows1_rect(uint8_t *dst, ptrdiff
         }
         if (rest) {
             word = 0;
-            memcpy(&word, in, (size_t)(rest + 7) >> 3);
+            switch ((rest + 7) >> 3) { /* the row's last 1-4 index bytes */
+            case 1: memcpy(&word, in, 1); break;
+            case 2: memcpy(&word, in, 2); break;
+            case 3: memcpy(&word, in, 3); break;
+            default: memcpy(&word, in, 4); break;
+            }
             spread = _mm256_set1_epi32((int)word);
             _mm256_storeu_si256((__m256i *)tail, VNC_BITS_VECTOR(spread, 0));
             _mm256_storeu_si256((__m256i *)(tail + 32), VNC_BITS_VECTOR(spread, 1));

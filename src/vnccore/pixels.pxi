@@ -89,7 +89,7 @@ cdef inline void fill_block(uint8_t *dst, Py_ssize_t pitch, int w, int h,
             d += 48
             left -= 48
         if left:
-            memcpy(d, pattern, left)
+            vnc_copy_short(d, pattern, <size_t>left)
 
 
 cdef struct TileCursor:
@@ -263,11 +263,12 @@ cdef enum:
     # the decoder keeps BYTE_TABLES of them, for the pairs met most lately,
     # and remembers RECENT_PAIRS more pairs without a table.
     BYTE_TABLE_MIN_WIDTH = 8
-    # rows this wide or wider go by AVX2 vectors, 32 pixels a step (palette_rows.h)
-    BITS_VECTOR_MIN_WIDTH = 32
     BYTE_TABLE_MIN_PIXELS = 2048
     BYTE_TABLES = 16
     RECENT_PAIRS = 32
+    # with AVX2, 1-bit rows this wide or wider go by vectors instead, 32
+    # pixels a step (palette_rows.h)
+    BITS_VECTOR_MIN_WIDTH = 32
 
 
 cdef struct ByteTable:
