@@ -127,7 +127,6 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
     cdef uint32_t marks
     cdef NibbleTable nibbles
     cdef ByteTable *bytes_table
-    cdef bint bits_vector
     cdef TileCursor cursor
     ty = y
     while ty < y + h:
@@ -175,12 +174,10 @@ cdef int zrle_tiles(UpdateDecoder d, int x, int y, int w, int h,
                 # (a 2-bit tile's indices are valid now: its loops check nothing)
                 marks = 0  # (only 4-bit rows check their indices as they go: marked entries)
                 # a literal `bits` per call lets the compiler specialise the inlined loop
-                bits_vector = bits == 1 and vnc_bits_on and tw >= BITS_VECTOR_MIN_WIDTH
-                bytes_table = d._byte_table(palette32, tw, npix) if bits == 1 and not bits_vector else NULL
-                if bits_vector:
+                if bits == 1 and vnc_bits_on and tw >= BITS_VECTOR_MIN_WIDTH:
                     vnc_rows1_rect(tile, d.pitch, s + pos, tw, th, palette32)
                     pos += rowbytes * th
-                elif bytes_table != NULL:
+                elif bits == 1 and (bytes_table := d._byte_table(palette32, tw, npix)) != NULL:
                     for row in range(th):
                         packed_row_bytes(tile + row * d.pitch, s + pos, tw, bytes_table)
                         pos += rowbytes
