@@ -11,9 +11,10 @@ each with a new decoder, and reports their medians; the cold first pass is
 reported too (``first_pass_cpu_seconds``).  Each decoder gets the handshake
 and its framebuffer's pages are touched before the clock starts, as the
 limits' framebuffer is memset before theirs: a session allocates its
-framebuffer once, at connect, and what is timed is the decoding.  ``--whole`` feeds the whole stream in
-one call instead, as ``python -m vncenv.decode`` does (that costs more on
-big recordings: ``feed`` copies its argument twice, into fresh memory).
+framebuffer once, at connect, and what is timed is the decoding.
+``--whole`` feeds the rest of the stream in one call instead, as ``python -m
+vncenv.decode`` does (that costs more on big recordings: ``feed`` copies its
+argument twice, into fresh memory).
 Prints one JSON line.
 """
 
