@@ -1087,6 +1087,95 @@ def test_many_jpeg_rects_keep_their_order(new_decoder, rng):
     np.testing.assert_array_equal(fb_all.array, fb_one.array)
 
 
+def _backlog_rects(tight: TightEncoder) -> list[list[Rect]]:
+    """Updates whose JPEG rects touch those of the updates before them."""
+    images = [rfbgen.smooth_image(192, 128, phase=i) for i in range(6)]
+    return [
+        [tight.jpeg(0, 0, images[0]), tight.jpeg(192, 0, images[1]), tight.jpeg(384, 0, images[2])],
+        [tight.fill(150, 20, 40, 40, (250, 10, 10)), tight.jpeg(0, 200, images[3])],  # a fill over update 1
+        [rfbgen.copyrect(400, 300, 60, 60, 10, 210), tight.jpeg(96, 64, images[4])],  # reads update 2's JPEG
+        [rfbgen.desktop_size(600, 500), tight.jpeg(300, 300, images[5])],  # a resize with JPEGs queued
+        [tight.jpeg(0, 0, images[5]), rfbgen.raw(10, 10, np.full((5, 5, 3), 7, np.uint8))],
+    ]
+
+
+def test_jpeg_rects_of_a_backlog_keep_their_order(new_decoder):
+    """The JPEG rects of a backlog's updates may decode together; a rect
+    touching one, or a resize, waits for it: the result equals one update a call."""
+    messages = [update(rects) for rects in _backlog_rects(TightEncoder())]
+    dec_one, dec_all = _one_call_and_one_each(new_decoder, 640, 480, messages)
+    assert (dec_all.last_updates, dec_all.updates, dec_all.rects) == (5, 5, dec_one.rects)
+    assert dec_all.resized and dec_one.resized is False  # (the last update of one a call did not resize)
+
+
+def _one_call_and_one_each(new_decoder, width: int, height: int, messages: list[bytes]):
+    """Decode the messages in one call and one a call; check the pixels agree."""
+    fb_one, dec_one = new_decoder(width, height)
+    for message in messages:
+        feed_whole(dec_one, message)
+    fb_all, dec_all = new_decoder(width, height)
+    stream = b"".join(messages)
+    assert dec_all.feed(stream, 0, max_updates=100) == len(stream)
+    np.testing.assert_array_equal(fb_all.array, fb_one.array)
+    return dec_one, dec_all
+
+
+def test_more_jpeg_rects_than_the_queue_holds(new_decoder):
+    tight = TightEncoder()
+    tiles = [tight.jpeg(16 * (i % 40), 16 * (i // 40), rfbgen.smooth_image(16, 16, phase=i)) for i in range(600)]
+    messages = [update(tiles[i : i + 150]) for i in range(0, 600, 150)]
+    messages.append(update([tight.jpeg(8, 8, rfbgen.smooth_image(400, 200))]))  # over many of them
+    _, dec_all = _one_call_and_one_each(new_decoder, 640, 256, messages)
+    assert dec_all.last_updates == 5
+
+
+def _bad_jpeg(x: int, y: int) -> Rect:
+    return Rect(x, y, 128, 128, rfbgen.TIGHT, b"\x90" + rfbgen.compact_length(40) + bytes(40))
+
+
+@pytest.mark.parametrize("where", ["first", "second"])
+def test_bad_jpeg_in_a_backlog_reports_the_updates_before_it(new_decoder, where):
+    """The good updates before the one with a bad JPEG are decoded and
+    reported; its error comes from the call that reaches it."""
+    tight = TightEncoder()
+    image = rfbgen.smooth_image(160, 160)
+    good = update([tight.jpeg(0, 0, image), tight.jpeg(160, 0, image)])
+    bad = update([tight.jpeg(0, 200, image), _bad_jpeg(200, 200)])
+    later = update([tight.fill(400, 0, 8, 8, (1, 2, 3))])
+    fb_ref, dec_ref = new_decoder(512, 400)
+    feed_whole(dec_ref, good)
+    fb, dec = new_decoder(512, 400)
+    stream = good + bad + later if where == "second" else bad + good + later
+    if where == "first":
+        with pytest.raises(ProtocolError, match="rect 1 "):
+            dec.feed(stream, 0, max_updates=10)
+        assert dec.updates == 0
+        return
+    assert dec.feed(stream, 0, max_updates=10) == len(good)
+    assert (dec.last_updates, dec.updates, dec.last_rects) == (1, 1, 2)
+    np.testing.assert_array_equal(fb.array[:160, :320], fb_ref.array[:160, :320])  # the good update's JPEGs
+    with pytest.raises(ProtocolError, match="rect 1 "):
+        dec.feed(stream, len(good), max_updates=10)
+    assert dec.failed
+
+
+def test_malformed_update_after_jpeg_rects_keeps_them(new_decoder):
+    """A framing error in a backlog's second update: the first one's queued
+    JPEG rects are still decoded, and it is reported as good."""
+    tight = TightEncoder()
+    image = rfbgen.smooth_image(160, 160)
+    good = update([tight.jpeg(0, 0, image), tight.jpeg(160, 0, image)])
+    bad = update([tight.jpeg(0, 200, image), Rect(0, 0, 4, 4, 12345, b"")])
+    fb_ref, dec_ref = new_decoder(512, 400)
+    feed_whole(dec_ref, good)
+    fb, dec = new_decoder(512, 400)
+    assert dec.feed(good + bad, 0, max_updates=10) == len(good)
+    assert dec.last_updates == 1
+    np.testing.assert_array_equal(fb.array[:160], fb_ref.array[:160])
+    with pytest.raises(ProtocolError, match="rect 1 "):
+        dec.feed(good + bad, len(good), max_updates=10)
+
+
 def test_bad_jpeg_among_many_names_its_rect(new_decoder):
     tight = TightEncoder()
     good = [tight.jpeg(x, 0, rfbgen.smooth_image(160, 160, phase=x)) for x in (0, 160, 320)]

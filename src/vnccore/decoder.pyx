@@ -1,6 +1,6 @@
-# UpdateDecoder: frames a whole FramebufferUpdate, then decodes it in one
-# nogil pass.  Per-rect work never returns to Python, except to reallocate
-# the framebuffer after a DesktopSize.
+# UpdateDecoder: frames each whole FramebufferUpdate of a backlog, then
+# decodes it, all in one nogil pass a feed() call.  Per-rect work never
+# returns to Python, except to reallocate the framebuffer after a DesktopSize.
 
 from vncenv.limits import DEFAULT_LIMITS
 
@@ -24,6 +24,13 @@ cdef struct TightBasic:
     Py_ssize_t size  # bytes of filtered data the rect needs
     const uint8_t *data  # its zlib data, or its raw data when size < TIGHT_MIN_TO_COMPRESS
     Py_ssize_t zlib_length  # (0 when raw)
+
+
+cdef struct FeedTally:
+    # the whole updates of one feed() call so far
+    Py_ssize_t bytes, updates, rects
+    long long pixels
+    bint resized, cursor_changed
 
 
 cdef int reserve_buffer(void **buf, size_t *capacity, size_t size, char *detail) noexcept nogil:
@@ -93,8 +100,12 @@ cdef class UpdateDecoder:
     cdef int byte_tables_used, byte_table_last, byte_table_victim
     cdef uint64_t recent_pairs[RECENT_PAIRS]  # pairs met without a table, a ring
     cdef int recent_next
-    # JPEG rects of this update waiting to be decoded together (jpegpool.h)
+    # JPEG rects waiting to be decoded together (jpegpool.h): those of a feed()
+    # call's updates, until a rect touches their regions or the call ends;
+    # beside each, the call's tally before its update (to report only the
+    # updates before it if it fails)
     cdef vnc_jpeg_batch jpeg_batch
+    cdef FeedTally *jpeg_tallies
     cdef int jpeg_jobs_size
     cdef long long jpeg_pending_pixels
 
@@ -121,6 +132,12 @@ cdef class UpdateDecoder:
     cdef int cursor_w, cursor_h, cursor_hot_x, cursor_hot_y
     cdef bint has_cursor
 
+    # the update being decoded, and the feed() call's whole updates so far
+    cdef bint in_update  # framed, decoding begun (it resumes after a resize)
+    cdef long long update_pixels
+    cdef bint update_resized, update_cursor_changed
+    cdef FeedTally tally
+
     # statistics
     cdef readonly Py_ssize_t last_rects, last_bytes, last_updates
     cdef readonly long long last_pixels
@@ -136,6 +153,7 @@ cdef class UpdateDecoder:
         self.cursor_rgba = NULL
         self.byte_tables = NULL
         self.jpeg = NULL
+        self.jpeg_tallies = NULL
         memset(&self.zrle_stream, 0, sizeof(vnc_inflater))
         memset(self.tight_streams, 0, sizeof(self.tight_streams))
         memset(&self.jpeg_batch, 0, sizeof(vnc_jpeg_batch))
@@ -175,6 +193,7 @@ cdef class UpdateDecoder:
         free(self.cursor_rgba)
         free(self.byte_tables)
         free(self.jpeg_batch.jobs)
+        free(self.jpeg_tallies)
 
     # -- public API -------------------------------------------------------
 
@@ -193,9 +212,8 @@ cdef class UpdateDecoder:
             one needs more data (nothing is written then).
         :raises vncenv.error.ProtocolError: on malformed input.
         """
-        cdef Py_ssize_t avail, n, total = 0, count = 0, rects = 0
-        cdef long long pixels = 0
-        cdef bint resized = False, cursor_changed = False
+        cdef Py_ssize_t avail
+        cdef int rc
         if self.deferred_error is not None:
             error, self.deferred_error = self.deferred_error, None
             raise error
@@ -206,68 +224,38 @@ cdef class UpdateDecoder:
         if max_updates < 1:
             raise UsageError(f"max_updates must be at least 1, not {max_updates}")
         avail = data.shape[0] - offset
-        while count < max_updates and total < avail:
-            if count and data[offset + total] != 0:  # the next message is not a FramebufferUpdate
-                break
-            if count == 0:
-                n = self._feed_one(&data[offset + total], avail - total)
-            else:
-                try:
-                    n = self._feed_one(&data[offset + total], avail - total)
-                except ProtocolError as error:  # raised by the next call
-                    self.deferred_error = error
-                    break
-            if n == 0:
-                break
-            total += n
-            count += 1
-            rects += self.last_rects
-            pixels += self.last_pixels
-            resized |= self.resized
-            cursor_changed |= self.cursor_changed
-        if count:  # (a failed later update may have changed them)
-            self.last_rects = rects
-            self.last_pixels = pixels
-            self.last_bytes = total
-            self.resized = resized
-            self.cursor_changed = cursor_changed
-            self.last_updates = count
-        return total
-
-    cdef Py_ssize_t _feed_one(self, const uint8_t *msg, Py_ssize_t avail) except -1:
-        """Decode one whole update at ``msg``: its length, or 0 if incomplete."""
-        cdef int rc
-        with nogil:
-            rc = self._scan(msg, avail)
-        if rc == DECODE_NEED_MORE:
+        if avail == 0:
             return 0
-        if rc == DECODE_ERROR:
-            self._raise()
-        self.last_rects = self.scan_rects
-        self.last_bytes = self.scan_pos
-        self.last_pixels = 0
-        self.resized = False
-        self.cursor_changed = False
-        self.decode_pos = UPDATE_HEADER
-        self.decode_rects = 0
-        self.zrle_run_left = 0
-        self.tight_run_left = 0
-        while True:
-            self._load_target()
+        memset(&self.tally, 0, sizeof(FeedTally))
+        self._load_target()
+        while True:  # one nogil pass for the whole backlog, left only to resize
             with nogil:
-                rc = self._decode_rects(msg)
+                rc = self._decode_backlog(&data[offset], avail, max_updates)
             if rc != DECODE_RESIZE:
                 break
-            self.framebuffer.resize(self.pending_width, self.pending_height)
-            self.resized = True
+            try:
+                self.framebuffer.resize(self.pending_width, self.pending_height)
+            except BaseException:
+                self._error()  # (the decoder is failed: the update cannot go on)
+                raise
+            self._load_target()
+        if self.tally.updates:
+            self.last_updates = self.tally.updates
+            self.last_bytes = self.tally.bytes
+            self.last_rects = self.tally.rects
+            self.last_pixels = self.tally.pixels
+            self.resized = self.tally.resized
+            self.cursor_changed = self.tally.cursor_changed
+            self.updates += self.tally.updates
+            self.rects += self.tally.rects
+            self.bytes += self.tally.bytes
+            self.pixels_total += self.tally.pixels
         if rc == DECODE_ERROR:
-            self._raise()
-        self.updates += 1
-        self.rects += self.last_rects
-        self.bytes += self.last_bytes
-        self.pixels_total += self.last_pixels
-        self._reset_scan()
-        return self.last_bytes
+            error = self._error()
+            if self.tally.updates == 0:
+                raise error
+            self.deferred_error = error  # raised by the next call
+        return self.tally.bytes
 
     def decode_rect(self, int x, int y, int w, int h, int encoding, const uint8_t[::1] payload not None):
         """Decode one rect's payload (the bytes after its 12-byte header).
@@ -341,15 +329,80 @@ cdef class UpdateDecoder:
         self.pitch = self.framebuffer.pitch
 
     cdef _raise(self):
+        raise self._error()
+
+    cdef _error(self):
+        """Mark the decoder failed; the ProtocolError for the rect being worked on."""
         self.failed = True
         self.zrle_run_left = 0
         self.tight_run_left = 0
+        self.in_update = False
+        self.jpeg_batch.count = 0
         name = ENCODING_NAMES.get(self.cur_encoding, str(self.cur_encoding))
         detail = self.detail.decode("utf-8", "replace")
         self._reset_scan()
-        raise ProtocolError(
+        return ProtocolError(
             f"FramebufferUpdate rect {self.cur_index} ({name} {self.cur_w}x{self.cur_h} "
             f"at {self.cur_x},{self.cur_y}): {detail}")
+
+    cdef int _decode_backlog(self, const uint8_t *data, Py_ssize_t avail,
+                             Py_ssize_t max_updates) noexcept nogil:
+        """Frame and decode whole updates back to back from data[tally.bytes:]
+        (at most max_updates in all), counting them in tally.  DECODE_OK when
+        done or the next needs more data or is another message; DECODE_RESIZE
+        to resize and call again (the update resumes); or DECODE_ERROR.
+
+        Their JPEG rects are decoded together at the end (or sooner, where a
+        rect touches one); when one fails, the tally goes back to the updates
+        before its own."""
+        cdef int rc = self._decode_updates(data, avail, max_updates)
+        cdef int i = 0
+        if rc == DECODE_RESIZE:
+            return rc  # (the queue was run first)
+        if rc == DECODE_ERROR:  # only the JPEG rects of whole updates still count
+            while i < self.jpeg_batch.count and self.jpeg_tallies[i].updates < self.tally.updates:
+                i += 1
+            self.jpeg_batch.count = i
+        if jpeg_flush(self) != DECODE_OK:
+            return DECODE_ERROR  # an earlier error than rc's
+        return rc
+
+    cdef int _decode_updates(self, const uint8_t *data, Py_ssize_t avail,
+                             Py_ssize_t max_updates) noexcept nogil:
+        """_decode_backlog's loop, which leaves JPEG rects queued."""
+        cdef const uint8_t *msg
+        cdef int rc
+        while self.tally.updates < max_updates and self.tally.bytes < avail:
+            msg = data + self.tally.bytes
+            if not self.in_update:
+                if self.tally.updates and msg[0] != 0:  # not a FramebufferUpdate
+                    return DECODE_OK
+                rc = self._scan(msg, avail - self.tally.bytes)
+                if rc == DECODE_NEED_MORE:
+                    return DECODE_OK
+                if rc == DECODE_ERROR:
+                    return rc
+                self.in_update = True
+                self.update_pixels = 0
+                self.update_resized = self.update_cursor_changed = False
+                self.decode_pos = UPDATE_HEADER
+                self.decode_rects = 0
+                self.zrle_run_left = 0
+                self.tight_run_left = 0
+            rc = self._decode_rects(msg)
+            if rc == DECODE_RESIZE:
+                self.update_resized = True
+            if rc != DECODE_OK:
+                return rc
+            self.in_update = False
+            self.tally.updates += 1
+            self.tally.rects += self.scan_rects
+            self.tally.bytes += self.scan_pos
+            self.tally.pixels += self.update_pixels
+            self.tally.resized |= self.update_resized
+            self.tally.cursor_changed |= self.update_cursor_changed
+            self._reset_scan()
+        return DECODE_OK
 
     cdef ByteTable *_byte_table(self, const uint32_t *palette32, int w, Py_ssize_t npix) noexcept nogil:
         """The byte table for a w-wide 2-colour tile/rect of npix pixels, or NULL
@@ -526,7 +579,8 @@ cdef class UpdateDecoder:
         return DECODE_OK
 
     cdef int _decode_rects(self, const uint8_t *msg) noexcept nogil:
-        """Decode the framed rects from decode_pos on; stop early for a resize."""
+        """Decode the framed rects from decode_pos on; stop early for a resize.
+        JPEG rects may be left queued (_decode_backlog runs them)."""
         cdef int x, y, w, h, rc
         cdef int32_t encoding
         cdef Py_ssize_t length = 0
@@ -546,13 +600,11 @@ cdef class UpdateDecoder:
             self.decode_pos += RECT_HEADER + length
             self.decode_rects += 1
             rc = self._decode_rect(x, y, w, h, encoding, p + RECT_HEADER, length)
-            if rc == DECODE_ERROR:
-                self.jpeg_batch.count = 0  # nothing runs until a flush: just drop them
             if rc != DECODE_OK:
                 self.decode_msg = NULL
                 return rc
         self.decode_msg = NULL
-        return jpeg_flush(self)
+        return DECODE_OK
 
     cdef int _check_bounds(self, int x, int y, int w, int h) noexcept nogil:
         if x + w > self.width or y + h > self.height:
@@ -588,7 +640,7 @@ cdef class UpdateDecoder:
             return decode_cursor(self, x, y, w, h, p)
         if self._check_bounds(x, y, w, h) != DECODE_OK:
             return DECODE_ERROR
-        self.last_pixels += <long long>w * h
+        self.update_pixels += <long long>w * h
         if self.jpeg_batch.count and not (encoding == ENC_TIGHT and (p[0] >> 4) == TIGHT_JPEG):
             # a rect that touches a pending JPEG's region waits for it
             if jpeg_overlaps(self, x, y, w, h) or (

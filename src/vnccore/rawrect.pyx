@@ -69,5 +69,5 @@ cdef int decode_cursor(UpdateDecoder d, int x, int y, int w, int h,
     d.cursor_hot_x = x
     d.cursor_hot_y = y
     d.has_cursor = True
-    d.cursor_changed = True
+    d.update_cursor_changed = True
     return DECODE_OK

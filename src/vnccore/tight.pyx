@@ -15,8 +15,10 @@ cdef enum:
     TIGHT_FILTER_PALETTE = 1
     TIGHT_FILTER_GRADIENT = 2
     TIGHT_MIN_TO_COMPRESS = 12
-    # JPEG rects of one update are spread over threads from this many pixels on
+    # queued JPEG rects are spread over threads from this many pixels on
     JPEG_PARALLEL_PIXELS = 65536
+    # JPEG rects queued at most (each rect is checked against them all)
+    JPEG_QUEUE_MAX = 256
     # a run grows while its rects' filtered data and their zlib data stay within these
     TIGHT_RUN_MAX_INFLATED = 1 << 20
     TIGHT_RUN_MAX_ZLIB = 1 << 20
@@ -328,21 +330,27 @@ cdef void tight_gradient(UpdateDecoder d, int x, int y, int w, int h,
 
 cdef int tight_jpeg(UpdateDecoder d, int x, int y, int w, int h,
                     const uint8_t *jpeg, Py_ssize_t n) noexcept nogil:
-    """Queue a JPEG rect; the update's JPEG rects are decoded together (jpegpool.h)."""
+    """Queue a JPEG rect; queued ones are decoded together (jpegpool.h)."""
     cdef vnc_jpeg_job *job
     cdef vnc_jpeg_job *grown
+    cdef FeedTally *grown_tallies
     cdef int size
-    if d.jpeg_batch.count and jpeg_overlaps(d, x, y, w, h):
+    if d.jpeg_batch.count and (d.jpeg_batch.count == JPEG_QUEUE_MAX or jpeg_overlaps(d, x, y, w, h)):
         if jpeg_flush(d) != DECODE_OK:
             return DECODE_ERROR
     if d.jpeg_batch.count == d.jpeg_jobs_size:
         size = 2 * d.jpeg_jobs_size if d.jpeg_jobs_size else 16
         grown = <vnc_jpeg_job *>realloc(d.jpeg_batch.jobs, size * sizeof(vnc_jpeg_job))
-        if grown == NULL:
+        if grown != NULL:
+            d.jpeg_batch.jobs = grown
+        grown_tallies = <FeedTally *>realloc(d.jpeg_tallies, size * sizeof(FeedTally))
+        if grown_tallies != NULL:
+            d.jpeg_tallies = grown_tallies
+        if grown == NULL or grown_tallies == NULL:
             snprintf(d.detail, sizeof(d.detail), "out of memory queueing a JPEG rect")
             return DECODE_ERROR
-        d.jpeg_batch.jobs = grown
         d.jpeg_jobs_size = size
+    d.jpeg_tallies[d.jpeg_batch.count] = d.tally
     job = &d.jpeg_batch.jobs[d.jpeg_batch.count]
     d.jpeg_batch.count += 1
     job.jpeg = jpeg
@@ -385,6 +393,7 @@ cdef int jpeg_flush(UpdateDecoder d) noexcept nogil:
             d.cur_x, d.cur_y, d.cur_w, d.cur_h = job.x, job.y, job.w, job.h
             d.cur_encoding = ENC_TIGHT
             snprintf(d.detail, sizeof(d.detail), "%s", job.error)
+            d.tally = d.jpeg_tallies[i]  # the updates before its own
             return DECODE_ERROR
     d.jpeg_batch.count = 0
     return DECODE_OK

@@ -68,7 +68,13 @@ def run_one(data: bytes, reference=None) -> None:
             raise AssertionError(f"reference {results[0]} vs core {results[1]} at offset {offset}")
         if ref_kind == "error" or ref_n == 0:
             return
-        (ref_fb, _), (core_fb, _) = decoders
+        (ref_fb, _), (core_fb, core_dec) = decoders
+        if core_dec.failed:
+            # the call ended with good updates before a bad one, whose error the
+            # next call raises.  The framebuffers may differ past the good ones:
+            # the core runs a backlog's JPEG rects at its end, so a bad one is
+            # found after the later updates were painted.
+            return
         if not np.array_equal(ref_fb.array, core_fb.array):
             raise AssertionError(f"pixels differ after the update at offset {offset}")
         offset += ref_n
