@@ -3,6 +3,7 @@ allocated per update.  (The reference backend has neither property.)"""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import tracemalloc
@@ -16,6 +17,7 @@ import vncenv._core as core
 pytestmark = pytest.mark.core_only
 
 
+@functools.lru_cache(maxsize=None)
 def _zrle_updates(n: int, w: int, h: int, seed: int = 0) -> list[bytes]:
     """n ZRLE updates of many small rects each, like desktop traffic."""
     rng = np.random.default_rng(seed)
@@ -75,20 +77,40 @@ def test_decode_releases_the_gil():
     assert len(inside) >= 3, f"{len(inside)} ticks during the middle of a {end - start:.3f} s decode"
 
 
-def test_no_allocation_per_update():
+@functools.lru_cache(maxsize=None)
+def _tight_updates(n: int, w: int, h: int, seed: int = 0) -> list[bytes]:
+    """n Tight updates of JPEG, fill and palette rects."""
+    rng = np.random.default_rng(seed)
+    tight = rfbgen.TightEncoder()
+    messages = []
+    for i in range(n):
+        rects = [tight.jpeg(64 * (k % 8), 64 * (k // 8) + 128, rfbgen.smooth_image(64, 64, phase=i + k)) for k in range(8)]
+        rects.append(tight.fill(0, 0, 32, 32, (i % 256, 1, 2)))
+        rects.append(tight.basic(40, 0, rfbgen.palette_image(rng, 48, 40, 2, run=3), stream=1))
+        messages.append(rfbgen.update(rects))
+    return messages
+
+
+@pytest.mark.parametrize("calls", ["one update a call", "a backlog in one call"])
+@pytest.mark.parametrize("make_updates", [_zrle_updates, _tight_updates], ids=["zrle", "tight"])
+def test_no_allocation_per_update(calls, make_updates):
     """Decoding many updates allocates nothing that grows with their number."""
     w, h = 640, 480
-    messages = _zrle_updates(200, w, h)
+    messages = make_updates(200, w, h)
     fb = core.Framebuffer(w, h)
     decoder = core.UpdateDecoder(fb, rfbgen.IMPLEMENTED_ENCODINGS)
     for m in messages[:20]:  # warm up: scratch buffers reach their size
         assert decoder.feed(m) == len(m)
+    backlog = b"".join(messages[20:])
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        for m in messages[20:]:
-            decoder.feed(m)
+        if calls == "a backlog in one call":
+            assert decoder.feed(backlog, 0, 1000) == len(backlog)
+        else:
+            for m in messages[20:]:
+                decoder.feed(m)
         after, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
