@@ -105,8 +105,7 @@ cdef class UpdateDecoder:
     # beside each, the call's tally before its update (to report only the
     # updates before it if it fails)
     cdef vnc_jpeg_batch jpeg_batch
-    cdef FeedTally *jpeg_tallies
-    cdef int jpeg_jobs_size
+    cdef FeedTally *jpeg_tallies  # (both arrays hold JPEG_QUEUE_MAX, from the first JPEG rect on)
     cdef long long jpeg_pending_pixels
 
     # framing progress of the message being received (offsets from its start)

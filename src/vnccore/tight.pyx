@@ -332,24 +332,19 @@ cdef int tight_jpeg(UpdateDecoder d, int x, int y, int w, int h,
                     const uint8_t *jpeg, Py_ssize_t n) noexcept nogil:
     """Queue a JPEG rect; queued ones are decoded together (jpegpool.h)."""
     cdef vnc_jpeg_job *job
-    cdef vnc_jpeg_job *grown
-    cdef FeedTally *grown_tallies
-    cdef int size
+    if d.jpeg_batch.jobs == NULL:  # the first JPEG rect: room for a full queue
+        d.jpeg_batch.jobs = <vnc_jpeg_job *>malloc(JPEG_QUEUE_MAX * sizeof(vnc_jpeg_job))
+        d.jpeg_tallies = <FeedTally *>malloc(JPEG_QUEUE_MAX * sizeof(FeedTally))
+        if d.jpeg_batch.jobs == NULL or d.jpeg_tallies == NULL:
+            free(d.jpeg_batch.jobs)
+            free(d.jpeg_tallies)
+            d.jpeg_batch.jobs = NULL
+            d.jpeg_tallies = NULL
+            snprintf(d.detail, sizeof(d.detail), "out of memory queueing a JPEG rect")
+            return DECODE_ERROR
     if d.jpeg_batch.count and (d.jpeg_batch.count == JPEG_QUEUE_MAX or jpeg_overlaps(d, x, y, w, h)):
         if jpeg_flush(d) != DECODE_OK:
             return DECODE_ERROR
-    if d.jpeg_batch.count == d.jpeg_jobs_size:
-        size = 2 * d.jpeg_jobs_size if d.jpeg_jobs_size else 16
-        grown = <vnc_jpeg_job *>realloc(d.jpeg_batch.jobs, size * sizeof(vnc_jpeg_job))
-        if grown != NULL:
-            d.jpeg_batch.jobs = grown
-        grown_tallies = <FeedTally *>realloc(d.jpeg_tallies, size * sizeof(FeedTally))
-        if grown_tallies != NULL:
-            d.jpeg_tallies = grown_tallies
-        if grown == NULL or grown_tallies == NULL:
-            snprintf(d.detail, sizeof(d.detail), "out of memory queueing a JPEG rect")
-            return DECODE_ERROR
-        d.jpeg_jobs_size = size
     d.jpeg_tallies[d.jpeg_batch.count] = d.tally
     job = &d.jpeg_batch.jobs[d.jpeg_batch.count]
     d.jpeg_batch.count += 1
