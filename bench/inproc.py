@@ -35,12 +35,19 @@ from vncenv.vnc.fbs import FBSReader
 CHUNK = 1 << 18
 
 
-def one_pass(data: bytes, whole: bool) -> tuple[StreamDecoder, float, float]:
-    """Decode the stream after its handshake with a new decoder: (decoder, CPU s, wall s)."""
+def past_handshake(data: bytes) -> tuple[StreamDecoder, int]:
+    """A new decoder fed the stream's handshake, its framebuffer's pages
+    faulted in (as the limits' memset does), and where the updates start."""
     stream = StreamDecoder(coalesce_updates=True)  # as the client session decodes a backlog
     start = rfbwalk.handshake(data).end
     stream.feed(data[:start])
-    stream.framebuffer.array.fill(0)  # (its pages faulted in, as the limits' memset does)
+    stream.framebuffer.array.fill(0)
+    return stream, start
+
+
+def one_pass(data: bytes, whole: bool) -> tuple[StreamDecoder, float, float]:
+    """Decode the stream after its handshake with a new decoder: (decoder, CPU s, wall s)."""
+    stream, start = past_handshake(data)
     view = memoryview(data)[start:]
     gc.collect()
     cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -32,10 +32,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
-import rfbwalk  # bench/, this script's folder
-from procstat import cpu_seconds
+from procstat import cpu_seconds  # bench/, this script's folder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -43,11 +41,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def run_inproc(data: bytes, n: int, passes: int) -> dict:
     """N threads, each decoding its own copy of the stream ``passes`` times
     with fresh decoders; the decoders are made and past the handshake first."""
-    from vncenv.decode import StreamDecoder
+    from inproc import past_handshake  # bench/ (the clock starts after the handshake there too)
 
-    start = rfbwalk.handshake(data).end  # the clock starts after it, as in inproc.py
     copies = [bytes(bytearray(data)) for _ in range(n)]
-    decoders = [[_past_handshake(StreamDecoder, data[:start]) for _ in range(passes)] for _ in range(n)]
+    made = [[past_handshake(data) for _ in range(passes)] for _ in range(n)]
+    decoders = [[decoder for decoder, _ in row] for row in made]
+    start = made[0][0][1]
     barrier = threading.Barrier(n + 1)
     errors: list[BaseException] = []
 
@@ -75,14 +74,6 @@ def run_inproc(data: bytes, n: int, passes: int) -> dict:
     return {"n": n, "passes": passes, "wall_seconds": wall, "cpu_seconds": cpu,
             "bytes": n * passes * (len(data) - start),
             "updates": sum(d.decoder.updates for row in decoders for d in row)}  # fmt: skip
-
-
-def _past_handshake(cls: type, handshake: bytes) -> Any:
-    """A new StreamDecoder fed the handshake, its framebuffer's pages faulted in."""
-    decoder = cls(coalesce_updates=True)  # as sessions decode a backlog
-    decoder.feed(handshake)
-    decoder.framebuffer.array.fill(0)
-    return decoder
 
 
 def inproc_passes(data: bytes, min_seconds: float) -> int:
