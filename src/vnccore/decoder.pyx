@@ -292,7 +292,7 @@ cdef class UpdateDecoder:
                 self.framebuffer.resize(self.pending_width, self.pending_height)
                 rc = DECODE_OK
         if rc == DECODE_ERROR:
-            self._raise()
+            raise self._error()
         return length
 
     @property
@@ -326,9 +326,6 @@ cdef class UpdateDecoder:
         self.width = self.framebuffer.width
         self.height = self.framebuffer.height
         self.pitch = self.framebuffer.pitch
-
-    cdef _raise(self):
-        raise self._error()
 
     cdef _error(self):
         """Mark the decoder failed; the ProtocolError for the rect being worked on."""
